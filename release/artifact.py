@@ -1,0 +1,100 @@
+"""The artifact of a release: found from the inventory pattern, checked for tar slip, checksummed."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import posixpath
+import tarfile
+from pathlib import Path
+
+from release.errors import BadInput
+from release.inventory import Environment
+from release.playbook.modules.base import Artifact
+from release.playbook.templating import TemplateFailed, render
+
+CHUNK = 1 << 20
+
+
+def resolve_artifact(env: Environment, version: str, override: Path | None) -> Path:
+    """`--artifact`, else the inventory's `artifact` pattern rendered with the version (relative to the project)."""
+    if override is not None:
+        path = override
+    else:
+        try:
+            rendered = render(env.inventory.artifact, {"version": version, "env": env.name, "app": env.inventory.app})
+        except TemplateFailed as exc:
+            raise env.source.error(("artifact",), str(exc)) from None
+        path = env.project_dir / str(rendered)
+    if not path.exists():
+        raise BadInput(f"artifact {path} not found: build it first or give --artifact PATH")
+    return path
+
+
+def prepare_artifact(path: Path, cache_dir: Path) -> Artifact:
+    """Check a .tar.gz (or pack a directory first) and return it with its sha256."""
+    if path.is_dir():
+        path = pack_directory(path, cache_dir)
+    elif not path.name.endswith((".tar.gz", ".tgz")):
+        raise BadInput(f"artifact {path}: expected a .tar.gz file or a directory")
+    check_members(path)
+    return Artifact(path=path, sha256=sha256_file(path), size=path.stat().st_size)
+
+
+def sha256_file(path: Path) -> str:
+    """The file's sha256, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_members(path: Path) -> None:
+    """Refuse absolute paths, `..`, links leading outside the release, and device files: before any unpack."""
+    try:
+        with tarfile.open(path, "r:gz") as archive:
+            for member in archive:
+                problem = member_problem(member)
+                if problem:
+                    raise BadInput(f"artifact {path}: refusing entry {member.name!r}: {problem}")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise BadInput(f"artifact {path} is not a readable .tar.gz: {exc}") from None
+
+
+def member_problem(member: tarfile.TarInfo) -> str | None:
+    """Why this entry is unsafe to unpack inside a release directory, or None."""
+    name = member.name
+    if name.startswith("/") or posixpath.isabs(name):
+        return "absolute path"
+    if ".." in name.split("/"):
+        return "path with '..' (tar slip)"
+    if member.isdev() or member.isfifo():
+        return "device or fifo"
+    if member.issym():
+        if member.linkname.startswith("/"):
+            return f"symbolic link to an absolute path ({member.linkname})"
+        if _escapes(posixpath.join(posixpath.dirname(name), member.linkname)):
+            return f"symbolic link pointing outside the release ({member.linkname})"
+    if member.islnk() and (member.linkname.startswith("/") or _escapes(member.linkname)):
+        return f"hard link pointing outside the release ({member.linkname})"
+    return None
+
+
+def _escapes(path: str) -> bool:
+    normal = posixpath.normpath(path)
+    return normal == ".." or normal.startswith("../")
+
+
+def pack_directory(directory: Path, cache_dir: Path) -> Path:
+    """Pack a directory artifact into a .tar.gz (names relative to it), atomically."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    target = cache_dir / f"{directory.resolve().name}.tar.gz"
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as zipped:
+        with tarfile.open(fileobj=zipped, mode="w") as archive:
+            for item in sorted(directory.rglob("*")):
+                archive.add(item, arcname=item.relative_to(directory).as_posix(), recursive=False)
+    os.replace(tmp, target)
+    return target

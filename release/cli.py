@@ -1,0 +1,218 @@
+"""The `release` command: parse, call, print. Errors become exit codes in one place (`main`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+from loguru import logger
+
+from release import lock as locks
+from release import render
+from release.clock import FixedClock
+from release.context import Context
+from release.deploy import DeployFailed, DeployRequest, deploy
+from release.errors import BadInput, ExitStatus, ReleaseError
+from release.log import setup_console, start_run_log
+from release.rollback import RollbackRequest, rollback
+from release.status import status
+
+app = typer.Typer(
+    help="Ship new versions to test and production hosts, and keep their databases safe.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+EnvArg = Annotated[str, typer.Argument(help="Environment: the inventory file's name without .yml (prod, test).")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+LockWaitOpt = Annotated[float, typer.Option("--lock-wait", help="Wait up to SECONDS for another deploy's lock.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+
+
+def _ctx(typer_ctx: typer.Context, json_output: bool = False) -> Context:
+    ctx: Context = typer_ctx.obj
+    ctx.json_output = ctx.json_output or json_output
+    return ctx
+
+
+def _emit(ctx: Context, data: Any, human: Any = None) -> None:
+    """JSON on stdout for --json, otherwise the human rendering."""
+    if ctx.json_output:
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    elif human is not None:
+        human()
+
+
+@app.callback()
+def options(
+    typer_ctx: typer.Context,
+    inventory: Annotated[Path, typer.Option("--inventory", "-i", help="Inventory directory.")] = Path("inventory"),
+    json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging and tracebacks.")] = False,
+) -> None:
+    """Options shared by every command."""
+    ctx = typer_ctx.obj if isinstance(typer_ctx.obj, Context) else Context()
+    ctx.inventory_dir, ctx.json_output, ctx.verbose = inventory, json_output, verbose
+    typer_ctx.obj = ctx
+    setup_console(verbose)
+    if not inventory.is_dir():
+        raise BadInput(f"inventory directory {inventory} not found (use -i DIR)")
+
+
+@app.command("deploy")
+def deploy_command(
+    typer_ctx: typer.Context,
+    env: EnvArg,
+    version: Annotated[str, typer.Option("--version", help="The version to deploy, e.g. 1.4.0.")],
+    artifact: Annotated[Path | None, typer.Option(help="Artifact (.tar.gz or directory) instead of the inventory's pattern.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show per host what would be done; change nothing.")] = False,
+    limit: Annotated[list[str] | None, typer.Option("--limit", help="Only these hosts (repeat, or comma-separated).")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why this release; recorded in the ledger.")] = None,
+    break_glass: Annotated[str | None, typer.Option("--break-glass", help="Deploy outside the release window; the written REASON is recorded.")] = None,
+    lock_wait: LockWaitOpt = 0,
+    yes: YesOpt = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Deploy a version: guards, upload, switch, restart, health check; switch back on any failure."""
+    ctx = _ctx(typer_ctx, json_output)
+    hosts = [h.strip() for item in limit or [] for h in item.split(",") if h.strip()]
+    request = DeployRequest(env, version, artifact, dry_run, hosts, reason, break_glass, lock_wait)
+    if not dry_run:
+        start_run_log(ctx.project_dir, env, "deploy")
+        _confirm(ctx, env, yes, f"Deploy {version} to {env}?")
+    try:
+        report = deploy(ctx, request)
+    except DeployFailed as failed:
+        _emit(ctx, failed.report.to_json(), lambda: render.deploy_report(ctx.console, failed.report))
+        raise
+    _emit(ctx, report.to_json(), lambda: render.deploy_report(ctx.console, report))
+
+
+@app.command("rollback")
+def rollback_command(
+    typer_ctx: typer.Context,
+    env: EnvArg,
+    to: Annotated[str | None, typer.Option("--to", help="Roll back to this version (default: the previous release).")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why; recorded in the ledger.")] = None,
+    break_glass: Annotated[str | None, typer.Option("--break-glass", help="Roll back although the window (rollback: window) is closed.")] = None,
+    lock_wait: LockWaitOpt = 0,
+    yes: YesOpt = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Switch every host back to the previous release (or --to VERSION); no upload, seconds."""
+    ctx = _ctx(typer_ctx, json_output)
+    start_run_log(ctx.project_dir, env, "rollback")
+    _confirm(ctx, env, yes, f"Roll back {env}" + (f" to {to}?" if to else " to the previous release?"))
+    try:
+        report = rollback(ctx, RollbackRequest(env, to, reason, break_glass, lock_wait))
+    except DeployFailed as failed:
+        _emit(ctx, failed.report.to_json(), lambda: render.deploy_report(ctx.console, failed.report))
+        raise
+    _emit(ctx, report.to_json(), lambda: render.deploy_report(ctx.console, report))
+
+
+@app.command("status")
+def status_command(typer_ctx: typer.Context, env: EnvArg, json_output: JsonOpt = False) -> None:
+    """Per host: current version, release, reachability; the lock holder; the window."""
+    ctx = _ctx(typer_ctx, json_output)
+    data = status(ctx, env)
+    _emit(ctx, data, lambda: render.status_table(render.stdout_console(), data))
+
+
+@app.command("history")
+def history_command(
+    typer_ctx: typer.Context,
+    env: Annotated[str | None, typer.Argument(help="Only this environment.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs.")] = 20,
+    json_output: JsonOpt = False,
+) -> None:
+    """Releases and rollbacks from the ledger, newest first."""
+    ctx = _ctx(typer_ctx, json_output)
+    runs = [run.to_json() for run in ctx.ledger.history(env, limit)]
+    _emit(ctx, runs, lambda: render.history_table(render.stdout_console(), runs))
+
+
+@app.command("unlock")
+def unlock_command(
+    typer_ctx: typer.Context,
+    env: EnvArg,
+    reason: Annotated[str, typer.Option("--reason", help="Why it is safe to clear the lock (recorded).")],
+    force: Annotated[bool, typer.Option("--force", help="Clear a lock even if its process seems alive.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Clear a deploy lock whose process is gone (a killed or crashed deploy)."""
+    ctx = _ctx(typer_ctx, json_output)
+    ctx.environment(env)
+    cleared = locks.clear(ctx.ledger, env, ctx.operator, reason, force)
+    _emit(ctx, {"env": env, "cleared": cleared.to_json()}, lambda: ctx.console.print(f"cleared lock: {cleared.describe()}"))
+
+
+@app.command("window")
+def window_command(
+    typer_ctx: typer.Context,
+    env: EnvArg,
+    at: Annotated[str | None, typer.Option("--at", help='Wall time "YYYY-MM-DD HH:MM" in the window\'s timezone.')] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Is the release window open (now, or --at a time)? Why, and when it next opens and closes."""
+    from release.guards import window_decision
+
+    ctx = _ctx(typer_ctx, json_output)
+    environment = ctx.environment(env)
+    if at is not None:
+        policy = environment.inventory.window
+        zone = ZoneInfo(policy.timezone) if policy else ZoneInfo("UTC")
+        try:
+            moment = datetime.strptime(at, "%Y-%m-%d %H:%M").replace(tzinfo=zone)
+        except ValueError:
+            raise BadInput(f'--at {at!r}: use "YYYY-MM-DD HH:MM"') from None
+        ctx.clock = FixedClock(moment)
+    data = window_decision(ctx, environment).to_json()
+    _emit(ctx, data, lambda: render.window_text(render.stdout_console(), env, data))
+
+
+def _confirm(ctx: Context, env_name: str, yes: bool, question: str) -> None:
+    """Ask on a terminal for environments with a release window; never wait without a terminal."""
+    if yes or not ctx.interactive or ctx.json_output:
+        return
+    if ctx.environment(env_name).inventory.window is None:
+        return
+    if not typer.confirm(question, default=False):
+        raise typer.Abort()
+
+
+def main(argv: list[str] | None = None, context: Context | None = None) -> int:
+    """Entry point: run the app and turn every error into one line and an exit code."""
+    command = typer.main.get_command(app)
+    verbose = any(arg in ("-v", "--verbose") for arg in (argv if argv is not None else sys.argv[1:]))
+    try:
+        command.main(args=argv, prog_name="release", standalone_mode=False, obj=context)
+    except ReleaseError as exc:
+        if verbose:
+            logger.opt(exception=exc).debug("traceback")
+        logger.error(str(exc))
+        return int(exc.exit_status)
+    except typer.Abort:
+        logger.error("aborted")
+        return 130
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.TyperException as exc:  # usage errors: unknown option, missing argument, bad value
+        exc.show()  # type: ignore[attr-defined]
+        return int(ExitStatus.BAD_INPUT)
+    except KeyboardInterrupt:
+        logger.error("interrupted")
+        return 130
+    return int(ExitStatus.OK)
+
+
+def entry() -> None:
+    """Console-script wrapper."""
+    sys.exit(main())

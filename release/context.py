@@ -1,0 +1,57 @@
+"""Everything a command needs, passed explicitly: settings, clock, console, inventory dir, ledger."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from rich.console import Console
+
+from release.clock import Clock, SystemClock
+from release.inventory import Environment, load_environment
+from release.ledger import Ledger
+from release.log import redactor
+from release.progress import LiveProgress, LogProgress
+from release.settings import Settings
+
+
+@dataclass
+class Context:
+    """One invocation of `release`."""
+
+    inventory_dir: Path = Path("inventory")
+    json_output: bool = False
+    verbose: bool = False
+    settings: Settings = field(default_factory=Settings)
+    clock: Clock = field(default_factory=SystemClock)
+    console: Console = field(default_factory=lambda: Console(stderr=True))
+    interactive: bool = field(default_factory=lambda: sys.stdin.isatty())
+
+    @property
+    def project_dir(self) -> Path:
+        """The inventory directory's parent: ledger, logs and artifacts are found from it."""
+        return self.inventory_dir.resolve().parent
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        """The ledger, opened on first use."""
+        return Ledger(self.settings.ledger_url_for(self.project_dir), self.clock)
+
+    @property
+    def operator(self) -> str:
+        """Who is running this."""
+        return self.settings.operator_name()
+
+    def environment(self, name: str) -> Environment:
+        """Load an environment and register its secrets for masking."""
+        env = load_environment(self.inventory_dir, name)
+        redactor.add(*env.secrets)
+        return env
+
+    def progress(self, hosts: list[str], title: str) -> LiveProgress | LogProgress:
+        """A live table on a terminal, log lines otherwise."""
+        if self.console.is_terminal and not self.json_output:
+            return LiveProgress(self.console, hosts, title)
+        return LogProgress()

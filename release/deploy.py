@@ -1,0 +1,278 @@
+"""The release lifecycle: check, lock, record, run the playbook, and switch back on any failure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from release.artifact import prepare_artifact, resolve_artifact
+from release.context import Context
+from release.defaults import playbook_path
+from release.errors import BadInput, OperationFailed
+from release.guards import check_deploy_allowed
+from release.hosts import Host, q, run_parallel
+from release.inventory import Environment
+from release.layout import MARKER, artifact_path, cleanup_plan, read_state, release_path, switch_command
+from release.lock import deploy_lock
+from release.playbook.loader import Playbook, load_playbook
+from release.playbook.modules.base import RunState
+from release.playbook.runner import PlaybookRunner, Reporter, TaskFailed, TaskReport
+from release.targets import build_hosts, host_variables
+from release.validate import check_version, new_release_id, version_of
+
+
+@dataclass
+class DeployRequest:
+    """What the operator asked for."""
+
+    env: str
+    version: str
+    artifact: Path | None = None
+    dry_run: bool = False
+    limit: list[str] = field(default_factory=list)
+    reason: str | None = None
+    break_glass: str | None = None
+    lock_wait: float = 0
+
+
+@dataclass
+class HostOutcome:
+    """One host's end state after a deploy or rollback."""
+
+    name: str
+    address: str
+    status: str  # switched | unchanged | switched back | failed | planned
+    release_id: str | None
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """As a dict."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class DeployReport:
+    """What a deploy did (or, with --dry-run, would do)."""
+
+    env: str
+    version: str
+    release_id: str
+    run_id: int | None
+    status: str
+    hosts: list[HostOutcome]
+    tasks: list[TaskReport]
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """As a dict for --json."""
+        return {
+            "env": self.env,
+            "version": self.version,
+            "release_id": self.release_id,
+            "run_id": self.run_id,
+            "status": self.status,
+            "error": self.error,
+            "hosts": [h.to_json() for h in self.hosts],
+            "tasks": [t.__dict__ for t in self.tasks],
+        }
+
+
+def load_playbooks(env: Environment) -> tuple[Playbook, Playbook | None]:
+    """deploy.yml (required) and rollback.yml (optional) of the project."""
+    deploy_path = playbook_path(env.project_dir, "deploy")
+    if deploy_path is None:
+        raise BadInput(f"{env.project_dir}/playbooks/deploy.yml not found")
+    rollback_path = playbook_path(env.project_dir, "rollback")
+    return load_playbook(deploy_path), load_playbook(rollback_path) if rollback_path else None
+
+
+def deploy(ctx: Context, request: DeployRequest) -> DeployReport:
+    """Deploy a version to an environment; on failure switch back and raise DeployFailed (exit 1)."""
+    env = ctx.environment(request.env)
+    version = check_version(request.version)
+    release_id = new_release_id(version, ctx.clock.now())
+    artifact = prepare_artifact(
+        resolve_artifact(env, version, request.artifact), ctx.project_dir / ".release" / "cache"
+    )
+    playbook, rollback_book = load_playbooks(env)
+    hosts = build_hosts(env, request.limit)
+    run = RunState(env=env, release_id=release_id, version=version, artifact=artifact, dry_run=request.dry_run)
+    if request.dry_run:
+        return _dry_run(ctx, env, run, playbook, hosts)
+    reason = check_deploy_allowed(ctx, env, request)
+    with deploy_lock(ctx.ledger, env.name, ctx.operator, "deploy", version, wait=request.lock_wait):
+        ctx.ledger.mark_interrupted()
+        run_id = ctx.ledger.start_run(
+            env=env.name,
+            kind="deploy",
+            version=version,
+            release_id=release_id,
+            operator=ctx.operator,
+            reason=reason,
+            break_glass=bool(request.break_glass),
+            hosts=[h.name for h in hosts],
+            partial=bool(request.limit),
+            artifact_sha256=artifact.sha256,
+        )
+        logger.info("deploy {env} {version} as {rid} (run {run})", env=env.name, version=version, rid=release_id, run=run_id)
+        return _deploy_run(ctx, env, run, run_id, playbook, rollback_book, hosts)
+
+
+def _dry_run(ctx: Context, env: Environment, run: RunState, playbook: Playbook, hosts: list[Host]) -> DeployReport:
+    try:
+        runner = PlaybookRunner(playbook, run, _variables(env, run), _quiet())
+        tasks = runner.run_all(hosts)
+    finally:
+        _close(hosts)
+    outcomes = [HostOutcome(h.name, h.address, "planned", run.release_id) for h in hosts]
+    return DeployReport(env.name, run.version, run.release_id, None, "planned", outcomes, tasks)
+
+
+def _deploy_run(
+    ctx: Context,
+    env: Environment,
+    run: RunState,
+    run_id: int,
+    playbook: Playbook,
+    rollback_book: Playbook | None,
+    hosts: list[Host],
+) -> DeployReport:
+    progress = ctx.progress([h.name for h in hosts], f"deploy {env.name} {run.version}")
+    tasks: list[TaskReport] = []
+    try:
+        with progress:
+            runner = PlaybookRunner(playbook, run, _variables(env, run), progress)
+            try:
+                tasks = runner.run_all(hosts)
+            except BaseException as exc:
+                outcomes = _undo(ctx, env, run, hosts, rollback_book, progress)
+                status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+                message = str(exc) or type(exc).__name__
+                ctx.ledger.finish_run(run_id, status, error=message)
+                if isinstance(exc, TaskFailed | OperationFailed):
+                    report = DeployReport(env.name, run.version, run.release_id, run_id, status, outcomes, runner.reports, message)
+                    raise DeployFailed(report) from None
+                raise
+            for host in hosts:
+                progress.finished(host.name, True, f"on {run.release_id}")
+        _cleanup(env, run, hosts)
+        ctx.ledger.finish_run(run_id, "succeeded")
+    finally:
+        _close(hosts)
+    outcomes = [
+        HostOutcome(h.name, h.address, "switched" if h.name in run.switched else "unchanged", run.release_id,
+                    "uploaded" if run.uploads.get(h.name) else "artifact already there")
+        for h in hosts
+    ]
+    return DeployReport(env.name, run.version, run.release_id, run_id, "succeeded", outcomes, tasks)
+
+
+class DeployFailed(OperationFailed):
+    """A deploy failed and its switched hosts were switched back; carries the report."""
+
+    def __init__(self, report: DeployReport) -> None:
+        self.report = report
+        back = [h.name for h in report.hosts if h.status == "switched back"]
+        undone = f"\nswitched back: {', '.join(back)}" if back else "\nno host had switched: nothing changed"
+        super().__init__(f"deploy of {report.version} to {report.env} failed: {report.error}{undone}")
+
+
+def _undo(
+    ctx: Context, env: Environment, run: RunState, hosts: list[Host], rollback_book: Playbook | None, progress: Reporter
+) -> list[HostOutcome]:
+    """Switch every host that switched in this run back, run the rollback playbook there, drop the new release."""
+    switched = dict(run.switched)
+    by_name = {h.name: h for h in hosts}
+
+    def back(host: Host) -> None:
+        previous = switched[host.name]
+        progress.step(host.name, f"switching back to {previous or '(none)'}")
+        if previous:
+            host.run(switch_command(host.deploy_to, previous))
+        else:
+            host.run(f"rm -f {q(host.deploy_to)}/current")
+
+    results = {o.host.name: o for o in run_parallel([by_name[n] for n in switched], back)}
+    restored = [by_name[n] for n, o in results.items() if o.ok and switched[n]]
+    if rollback_book and restored:
+        targets = {h.name: str(switched[h.name]) for h in restored}
+        try:
+            run_rollback_playbook(env, rollback_book, restored, targets, progress)
+        except Exception as exc:  # noqa: BLE001 - reported, the switch-back itself stands
+            logger.error("after switching back, the rollback playbook failed: {exc}", exc=exc)
+    run_parallel(hosts, lambda h: h.run(f"rm -rf {q(release_path(h.deploy_to, run.release_id))}", check=False))
+    outcomes = []
+    for host in hosts:
+        if host.name not in switched:
+            outcomes.append(HostOutcome(host.name, host.address, "unchanged", None, "never switched"))
+            progress.finished(host.name, False, "left untouched")
+        elif results[host.name].ok:
+            outcomes.append(HostOutcome(host.name, host.address, "switched back", switched[host.name]))
+            progress.finished(host.name, False, f"switched back to {switched[host.name] or '(none)'}")
+        else:
+            detail = f"SWITCH-BACK FAILED: {results[host.name].error}"
+            outcomes.append(HostOutcome(host.name, host.address, "failed", run.release_id, detail))
+            progress.finished(host.name, False, detail)
+    return outcomes
+
+
+def run_rollback_playbook(
+    env: Environment, book: Playbook, hosts: list[Host], targets: dict[str, str], progress: Reporter
+) -> list[TaskReport]:
+    """Run rollback.yml on hosts whose `current` now points at `targets[host]`."""
+    some = next(iter(targets.values()))
+    run = RunState(env=env, release_id=some, version=version_of(some))
+
+    def variables(host: Host) -> dict[str, Any]:
+        target = targets[host.name]
+        return host_variables(env, host, version_of(target), target, release_path(host.deploy_to, target))
+
+    return PlaybookRunner(book, run, variables, progress).run_all(hosts)
+
+
+def _cleanup(env: Environment, run: RunState, hosts: list[Host]) -> None:
+    """Keep `keep_releases` releases (never current or previous) and only their artifacts."""
+
+    def clean(host: Host) -> None:
+        current, releases = read_state(host)
+        doomed = cleanup_plan(releases, env.inventory.keep_releases, current, run.switched.get(host.name))
+        kept = [r for r in releases if r not in doomed]
+        markers = " ".join(q(f"{release_path(host.deploy_to, r)}/{MARKER}") for r in kept)
+        wanted = set(host.run(f"cat {markers} 2>/dev/null; true").stdout.split())
+        store = artifact_path(host.deploy_to, "").rsplit("/", 1)[0]
+        stored = host.run(f"ls -1 {q(store)} 2>/dev/null; true").stdout.split()
+        stale = [f"{store}/{name}" for name in stored if name.split(".", 1)[0] not in wanted]
+        paths = [release_path(host.deploy_to, r) for r in doomed] + stale
+        if paths:
+            host.run("rm -rf " + " ".join(q(p) for p in paths))
+
+    for outcome in run_parallel(hosts, clean):
+        if not outcome.ok:
+            logger.warning("{host}: cleaning old releases failed: {err}", host=outcome.host.name, err=outcome.error)
+
+
+def _variables(env: Environment, run: RunState):  # type: ignore[no-untyped-def]
+    def variables(host: Host) -> dict[str, Any]:
+        return host_variables(env, host, run.version, run.release_id, release_path(host.deploy_to, run.release_id))
+
+    return variables
+
+
+class _Quiet:
+    def step(self, host: str, text: str) -> None:
+        logger.debug("{host}: {text}", host=host, text=text)
+
+    def finished(self, host: str, ok: bool, text: str) -> None:
+        logger.debug("{host}: {text}", host=host, text=text)
+
+
+def _quiet() -> Reporter:
+    return _Quiet()
+
+
+def _close(hosts: list[Host]) -> None:
+    for host in hosts:
+        host.close()

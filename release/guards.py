@@ -1,0 +1,55 @@
+"""Guards that run before anything changes: the release window and break-glass."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from loguru import logger
+
+from release.clock import iso
+from release.errors import BadInput, Refused
+from release.inventory import Environment
+from release.window import WindowDecision, allows_rollback, evaluate
+
+if TYPE_CHECKING:
+    from release.context import Context
+    from release.deploy import DeployRequest
+
+MIN_REASON = 10
+
+
+def check_break_glass(text: str | None) -> None:
+    """A break-glass needs a real, written reason."""
+    if text is not None and len(text.strip()) < MIN_REASON:
+        raise BadInput(f"--break-glass needs a written reason of at least {MIN_REASON} characters")
+
+
+def window_decision(ctx: Context, env: Environment, rollback: bool = False) -> WindowDecision:
+    """The window's answer now, with its calendar warnings logged."""
+    policy = env.inventory.window
+    decision = (allows_rollback if rollback else evaluate)(policy, ctx.clock.now())
+    for warning in decision.warnings:
+        logger.warning(warning)
+    return decision
+
+
+def check_deploy_allowed(ctx: Context, env: Environment, request: DeployRequest) -> str | None:
+    """Refuse (exit 3) outside the window unless broken with a reason; return the reason to record."""
+    check_break_glass(request.break_glass)
+    decision = window_decision(ctx, env)
+    reason = request.reason
+    if decision.open:
+        return "; ".join(filter(None, [reason, _glass(request.break_glass)])) or None
+    if not request.break_glass:
+        nxt = f" Next opening: {iso(decision.next_open)}." if decision.next_open else ""
+        raise Refused(
+            f"{env.name}: the release window is closed ({decision.reason}).{nxt} "
+            "To deploy anyway, break the glass: --break-glass 'why it cannot wait'"
+        )
+    logger.warning("BREAK-GLASS: deploying {env} outside the window: {text}", env=env.name, text=request.break_glass)
+    ctx.ledger.add_event(env.name, "break-glass", ctx.operator, request.break_glass, window=decision.reason)
+    return "; ".join(filter(None, [_glass(request.break_glass), reason]))
+
+
+def _glass(text: str | None) -> str | None:
+    return f"break-glass: {text.strip()}" if text else None

@@ -1,0 +1,231 @@
+"""An environment's inventory: one YAML file per environment, validated by pydantic models.
+
+`${VAR}` is replaced from the process environment (or a `.env` beside the inventory) at load time;
+`{{ … }}` Jinja2 templates are left alone and rendered per host at run time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from release.errors import BadInput
+from release.validate import check_name
+from release.window import WindowPolicy
+from release.yamlsrc import Loc, YamlSource, load_yaml
+
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class Strict(BaseModel):
+    """Unknown keys are typos: refuse them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SshOptions(Strict):
+    """SSH defaults shared by every host of the environment."""
+
+    user: str | None = None
+    port: int = Field(22, ge=1, le=65535)
+    identity_file: str | None = None
+    known_hosts: str = "~/.ssh/known_hosts"
+    connect_timeout: float = Field(10.0, gt=0)
+    transfer: Literal["auto", "openssh", "sftp"] = "auto"
+
+
+class HostSpec(Strict):
+    """One machine of the environment."""
+
+    address: str | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    user: str | None = None
+    roles: list[str] = Field(default_factory=list)
+    connection: Literal["ssh", "local"] = "ssh"
+    deploy_to: str | None = None
+
+    @model_validator(mode="after")
+    def _address_for_ssh(self) -> HostSpec:
+        if self.connection == "ssh" and not self.address:
+            raise ValueError("an ssh host needs an address (or set connection: local)")
+        return self
+
+
+class ServiceSpec(Strict):
+    """How to restart the application after a switch."""
+
+    restart: str | None = None
+    systemd: str | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ServiceSpec:
+        if bool(self.restart) == bool(self.systemd):
+            raise ValueError("give exactly one of restart (a command) or systemd (a unit name)")
+        return self
+
+
+class HealthSpec(Strict):
+    """The HTTP check a host must pass after a switch."""
+
+    url: str
+    expect_status: int = Field(200, ge=100, le=599)
+    timeout: float = Field(60.0, gt=0)
+    delay: float = Field(1.0, ge=0)
+
+
+class DatabaseSpec(Strict):
+    """The environment's database (dumped before every production release)."""
+
+    engine: Literal["postgresql", "mysql", "sqlite"]
+    host: str | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    name: str
+    user: str | None = None
+    password: SecretStr | None = None
+    dump_via: str | None = None
+
+
+class BackupSpec(BaseModel):
+    """Backup schedule and storage; the retention policy is validated where it is applied."""
+
+    model_config = ConfigDict(extra="allow")
+    schedule: str | None = None
+    storage: str | None = None
+    retention: dict[str, int] = Field(default_factory=dict)
+
+
+class Inventory(Strict):
+    """The whole `inventory/<env>.yml` file."""
+
+    app: str
+    deploy_to: str
+    keep_releases: int = Field(5, ge=2, le=100)
+    shared_paths: list[str] = Field(default_factory=list)
+    artifact: str
+    ssh: SshOptions = Field(default_factory=SshOptions)
+    hosts: dict[str, HostSpec]
+    window: WindowPolicy | None = None
+    database: DatabaseSpec | None = None
+    service: ServiceSpec | None = None
+    health: HealthSpec | None = None
+    backup: BackupSpec | None = None
+
+    @field_validator("app")
+    @classmethod
+    def _app_name(cls, value: str) -> str:
+        return check_name(value, "app")
+
+    @field_validator("hosts")
+    @classmethod
+    def _some_hosts(cls, value: dict[str, HostSpec]) -> dict[str, HostSpec]:
+        if not value:
+            raise ValueError("at least one host is needed")
+        for name in value:
+            check_name(name, "host name")
+        return value
+
+    @field_validator("shared_paths")
+    @classmethod
+    def _relative_paths(cls, value: list[str]) -> list[str]:
+        for item in value:
+            parts = Path(item).parts
+            if not item or item.startswith("/") or ".." in parts:
+                raise ValueError(f"{item!r} must be a path inside the release (relative, no '..')")
+        return value
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A loaded environment: its name, its validated inventory and where it came from."""
+
+    name: str
+    inventory: Inventory
+    source: YamlSource
+    project_dir: Path
+
+    @property
+    def secrets(self) -> list[str]:
+        """Secret values to mask in every log line."""
+        db = self.inventory.database
+        if db and db.password:
+            return [db.password.get_secret_value()]
+        return []
+
+    def deploy_to(self, host: str) -> str:
+        """The host's deploy path: its own override or the environment's; local paths made absolute."""
+        spec = self.inventory.hosts[host]
+        path = spec.deploy_to or self.inventory.deploy_to
+        if spec.connection == "local":
+            return str((self.project_dir / os.path.expanduser(path)).resolve())
+        return path
+
+
+def environment_names(inventory_dir: Path) -> list[str]:
+    """Every environment defined in the inventory directory (file names without .yml)."""
+    return sorted(p.stem for p in inventory_dir.glob("*.yml"))
+
+
+def load_environment(inventory_dir: Path, name: str) -> Environment:
+    """Load and validate `inventory_dir/<name>.yml`."""
+    check_name(name, "environment name")
+    path = inventory_dir / f"{name}.yml"
+    if not path.exists():
+        known = ", ".join(environment_names(inventory_dir)) or "none"
+        raise BadInput(f"{path}: no such environment (environments in {inventory_dir}: {known})")
+    source = load_yaml(path)
+    if not isinstance(source.data, dict):
+        raise source.error((), "the inventory must be a mapping of keys (app, deploy_to, hosts, …)")
+    variables = _variables(inventory_dir)
+    data = _substitute(source.data, (), source, variables)
+    try:
+        inventory = Inventory.model_validate(data)
+    except ValidationError as exc:
+        raise source.validation_error(exc) from None
+    _check_references(inventory, source)
+    return Environment(name, inventory, source, inventory_dir.resolve().parent)
+
+
+def _variables(inventory_dir: Path) -> dict[str, str]:
+    """The process environment over `.env` files (project dir, then inventory dir)."""
+    merged: dict[str, str] = {}
+    for candidate in (inventory_dir.parent / ".env", inventory_dir / ".env"):
+        if candidate.is_file():
+            merged.update({k: v for k, v in dotenv_values(candidate).items() if v is not None})
+    merged.update(os.environ)
+    return merged
+
+
+def _substitute(value: Any, loc: Loc, source: YamlSource, variables: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _substitute(v, loc + (k,), source, variables) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, loc + (i,), source, variables) for i, v in enumerate(value)]
+    if isinstance(value, str) and "${" in value:
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in variables:
+                raise source.error(loc, f"${{{name}}} is not set: export it or add it to a .env file")
+            return variables[name]
+
+        return ENV_REF.sub(replace, value)
+    return value
+
+
+def _check_references(inventory: Inventory, source: YamlSource) -> None:
+    """Cross-field checks pydantic cannot see: ssh hosts need absolute paths, dump_via must exist."""
+    for name, spec in inventory.hosts.items():
+        path = spec.deploy_to or inventory.deploy_to
+        if spec.connection == "ssh" and not path.startswith("/"):
+            where: Loc = ("hosts", name, "deploy_to") if spec.deploy_to else ("deploy_to",)
+            raise source.error(where, f"{path!r} must be an absolute path on ssh hosts")
+    db = inventory.database
+    if db and db.dump_via and db.dump_via not in inventory.hosts:
+        raise source.error(("database", "dump_via"), f"{db.dump_via!r} is not a host of this inventory")
+

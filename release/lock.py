@@ -1,0 +1,115 @@
+"""The per-environment deploy lock, kept in the ledger so every controller of a team sees it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from release.errors import Refused
+from release.ledger import Ledger, controller_name, locks, process_alive
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds an environment's lock."""
+
+    env: str
+    operator: str
+    controller: str
+    pid: int
+    started_at: str
+    version: str | None
+    command: str
+
+    @property
+    def stale(self) -> bool:
+        """The holder ran on this machine and its process is gone."""
+        return self.controller == controller_name() and not process_alive(self.pid)
+
+    def describe(self) -> str:
+        """One line naming the holder."""
+        what = f"{self.command} {self.version}" if self.version else self.command
+        state = " (STALE: that process is gone)" if self.stale else ""
+        return f"{self.operator} on {self.controller} pid {self.pid} since {self.started_at} ({what}){state}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The holder as a dict, with the stale flag."""
+        return {**self.__dict__, "stale": self.stale}
+
+
+def holder(ledger: Ledger, env: str) -> LockHolder | None:
+    """The current holder of `env`'s lock, if any."""
+    with ledger.engine.connect() as conn:
+        row = conn.execute(select(locks).where(locks.c.env == env)).first()
+    return LockHolder(**dict(row._mapping)) if row else None
+
+
+def try_acquire(ledger: Ledger, env: str, operator: str, command: str, version: str | None) -> LockHolder | None:
+    """Take the lock atomically; on failure return who holds it."""
+    values = dict(
+        env=env,
+        operator=operator,
+        controller=controller_name(),
+        pid=os.getpid(),
+        started_at=ledger.now(),
+        version=version,
+        command=command,
+    )
+    try:
+        with ledger.engine.begin() as conn:
+            conn.execute(insert(locks).values(**values))
+        return None
+    except IntegrityError:
+        return holder(ledger, env)
+
+
+@contextmanager
+def deploy_lock(
+    ledger: Ledger, env: str, operator: str, command: str, version: str | None = None, wait: float = 0
+) -> Iterator[None]:
+    """Hold `env`'s lock for the block; refuse (exit 3) naming the holder, or wait up to `wait` s."""
+    waited = 0.0
+    while (current := try_acquire(ledger, env, operator, command, version)) is not None:
+        if current.stale:
+            raise Refused(
+                f"{env} is locked by a deploy that died: {current.describe()}. "
+                f"Check the hosts, then clear it: release unlock {env} --reason '…'"
+            )
+        if waited >= wait:
+            hint = " (or wait for it: --lock-wait SECONDS)" if wait == 0 else f" (waited {waited:.0f}s)"
+            raise Refused(f"{env} is locked by {current.describe()}{hint}")
+        ledger.clock.sleep(1.0)
+        waited += 1.0
+    try:
+        yield
+    finally:
+        release(ledger, env)
+
+
+def release(ledger: Ledger, env: str) -> None:
+    """Drop the lock held by this process."""
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            delete(locks).where(locks.c.env == env, locks.c.pid == os.getpid(), locks.c.controller == controller_name())
+        )
+
+
+def clear(ledger: Ledger, env: str, operator: str, reason: str, force: bool = False) -> LockHolder:
+    """`release unlock`: remove a lock whose holder is gone (or any lock with `force`), recording why."""
+    current = holder(ledger, env)
+    if current is None:
+        raise Refused(f"{env} is not locked")
+    alive_here = current.controller == controller_name() and process_alive(current.pid)
+    if alive_here and not force:
+        raise Refused(f"{env} is locked by a running process: {current.describe()}; it has not died")
+    with ledger.engine.begin() as conn:
+        conn.execute(delete(locks).where(locks.c.env == env, locks.c.pid == current.pid))
+    ledger.add_event(env, "unlock", operator, reason, holder=current.to_json())
+    ledger.mark_interrupted()
+    return current

@@ -1,0 +1,1 @@
+"""Ansible-like playbooks: YAML plays of tasks, Jinja2 values, one module per task kind."""

@@ -1,0 +1,91 @@
+"""Human output: Rich tables for deploy results, status, history and the window."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from release.deploy import DeployReport
+
+STYLE = {"switched": "green", "succeeded": "green", "switched back": "yellow", "failed": "red", "planned": "cyan",
+         "unchanged": "dim", "interrupted": "red", "running": "yellow"}
+
+
+def _styled(value: str) -> str:
+    style = STYLE.get(value)
+    return f"[{style}]{value}[/]" if style else value
+
+
+def deploy_report(console: Console, report: DeployReport) -> None:
+    """The per-host result table (and, for --dry-run, the plan of every task)."""
+    if report.status == "planned":
+        console.print(f"[bold]Dry run[/]: deploy {report.version} to {report.env} as {report.release_id} (nothing changed)")
+        for task in report.tasks:
+            lines = "; ".join(task.lines) or task.status
+            console.print(f"  {task.host:<12} {task.task}: {lines}", highlight=False, markup=False)
+        return
+    table = Table(title=f"{report.env}: {report.release_id} {_styled(report.status)}", title_justify="left")
+    for column in ("host", "address", "result", "release", "detail"):
+        table.add_column(column)
+    for host in report.hosts:
+        table.add_row(host.name, host.address, _styled(host.status), host.release_id or "-", host.detail)
+    console.print(table)
+
+
+def status_table(console: Console, data: dict[str, Any]) -> None:
+    """Hosts, lock and window of one environment."""
+    table = Table(title=f"environment {data['env']}", title_justify="left")
+    for column in ("host", "address", "reachable", "version", "release", "error"):
+        table.add_column(column)
+    for row in data["hosts"]:
+        reach = "[green]yes[/]" if row["reachable"] else "[red]no[/]"
+        table.add_row(row["name"], row["address"], reach, row["version"] or "-", row["release_id"] or "-",
+                      row["error"] or "")
+    console.print(table)
+    lock = data["lock"]
+    if lock:
+        stale = " [red](stale: process gone)[/]" if lock["stale"] else ""
+        console.print(f"lock: held by {lock['operator']} on {lock['controller']} pid {lock['pid']} "
+                      f"since {lock['started_at']}{stale}")
+    else:
+        console.print("lock: free")
+    window = data["window"]
+    console.print(f"window: {'[green]open[/]' if window['open'] else '[red]closed[/]'} ({window['reason']})")
+    for warning in window["warnings"]:
+        console.print(f"[yellow]warning:[/] {warning}")
+
+
+def history_table(console: Console, runs: list[dict[str, Any]]) -> None:
+    """Runs, newest first (release ids and more in --json)."""
+    if not runs:
+        console.print("no releases recorded yet")
+        return
+    table = Table()
+    for column in ("id", "env", "kind", "version", "status", "operator", "started (UTC)", "hosts", "reason"):
+        table.add_column(column, overflow="fold")
+    for run in runs:
+        hosts = ",".join(run["hosts"]) + (" (partial)" if run["partial"] else "")
+        started = run["started_at"][:16].replace("T", " ")
+        table.add_row(str(run["id"]), run["env"], run["kind"], run["version"] or "-", _styled(run["status"]),
+                      run["operator"], started, hosts, run["reason"] or "")
+    console.print(table)
+
+
+def stdout_console() -> Console:
+    """Console for results: wide enough for tables when stdout is not a terminal."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
+def window_text(console: Console, env: str, data: dict[str, Any]) -> None:
+    """Open or closed, why, and the next opening and closing."""
+    state = "[green]OPEN[/]" if data["open"] else "[red]CLOSED[/]"
+    console.print(f"{env}: release window {state}: {data['reason']}")
+    if data.get("next_open"):
+        console.print(f"  next opening: {data['next_open']}")
+    if data.get("next_close"):
+        console.print(f"  next closing: {data['next_close']}")
+    for warning in data["warnings"]:
+        console.print(f"[yellow]warning:[/] {warning}")

@@ -1,0 +1,68 @@
+"""Fixtures for integration tests: real sshd hosts and real database servers.
+
+The servers are expensive to start relative to a test but cheap to keep, so they live for the
+session; `sshd_hosts` gives each test clean /srv dirs on the shared hosts. Teardown lives in
+`finally` so servers stop even when a test or the session fails.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Why: `pytest` (unlike `python -m pytest`) puts only this dir on sys.path; the support
+# package is imported as `tests.support`, so make the repo root importable either way.
+_ROOT = str(Path(__file__).resolve().parents[2])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from tests.support.databases import (  # noqa: E402
+    MariaDBServer,
+    PostgresServer,
+    start_mariadb,
+    start_postgres,
+)
+from tests.support.sshd import SshdCluster, ensure_sshd_installed, start_cluster  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def sshd_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdCluster]:
+    """Three sshd hosts (h1..h3 on 127.0.0.2..4), each with its own /srv."""
+    ensure_sshd_installed()
+    cluster = start_cluster(tmp_path_factory.mktemp("sshd"), 3)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def sshd_hosts(sshd_cluster: SshdCluster) -> SshdCluster:
+    """The session's cluster with every /srv emptied and every host up, for test isolation."""
+    for host in sshd_cluster.hosts:
+        host.start()  # no-op if running; revives a host an earlier test took down
+    sshd_cluster.wipe_srv()
+    return sshd_cluster
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """One PostgreSQL 15 server; tests create their own databases in it."""
+    server = start_postgres(tmp_path_factory.mktemp("postgres"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mariadb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDBServer]:
+    """One MariaDB server; tests create their own databases in it."""
+    server = start_mariadb(tmp_path_factory.mktemp("mariadb"))
+    try:
+        yield server
+    finally:
+        server.stop()
