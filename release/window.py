@@ -170,8 +170,8 @@ class WindowPolicy(BaseModel):
 class WindowDecision:
     """Answer for one instant.  ``at``/``next_open``/``next_close`` are aware, in the policy timezone.
 
-    Near a DST change compare them via ``.timestamp()`` (or in UTC): Python compares datetimes that
-    share a tzinfo by wall clock, ignoring ``fold``.
+    Near a DST change compare and add to them in UTC (or via ``.timestamp()``): Python compares and
+    adds datetimes that share a tzinfo by wall clock, ignoring ``fold``.
     """
 
     open: bool

@@ -15,13 +15,14 @@ import secrets
 import shutil
 import signal
 import socket
-import stat
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.support.fs import make_traversable
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
@@ -167,14 +168,6 @@ _PG_SETTINGS = {
 }
 
 
-def _make_traversable(path: Path) -> None:
-    """initdb/postgres run as `postgres`: every ancestor needs o+x (pytest's are 0700)."""
-    for parent in [path, *path.parents]:
-        mode = parent.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            parent.chmod(mode | stat.S_IXOTH)
-
-
 def start_postgres(workdir: Path) -> PostgresServer:
     """initdb a fresh cluster (scram on TCP, fsync off) and start postgres on a free port."""
     ensure_postgres_installed()
@@ -182,7 +175,7 @@ def start_postgres(workdir: Path) -> PostgresServer:
     assert bindir is not None
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    _make_traversable(workdir)
+    make_traversable(workdir)
     datadir, log, sockdir = workdir / "data", workdir / "postgres.log", _socket_dir(workdir)
     password = secrets.token_urlsafe(18)
     pwfile = workdir / "pwfile"

@@ -231,7 +231,7 @@ def test_decision_at_boundaries_is_consistent() -> None:
         assert decision.next_open is not None and decision.next_close is not None
         assert evaluate(window, decision.next_open).open
         assert not evaluate(window, decision.next_close).open
-        assert evaluate(window, decision.next_close - timedelta(microseconds=1)).open
+        assert evaluate(window, decision.next_close.astimezone(UTC) - timedelta(microseconds=1)).open
 
 
 @pytest.mark.parametrize(
@@ -418,7 +418,33 @@ POLICIES = [
     WindowPolicy.model_validate({"open": "12:00", "close": "14:00"}),
     WindowPolicy.model_validate(FREEZE_MARCH),
     WindowPolicy.model_validate(BERLIN),
+    WindowPolicy.model_validate({**BERLIN, "open": "00:30", "close": "02:30"}),
 ]
+
+
+def check_consistent(window: WindowPolicy, at: datetime) -> None:
+    """next_open/next_close are ordered and really are the next changes (arithmetic in UTC)."""
+    decision = evaluate(window, at)
+    assert decision.next_open is not None and decision.next_close is not None
+    at_s, open_s, close_s = (m.timestamp() for m in (at, decision.next_open, decision.next_close))
+    assert at_s < close_s < open_s if decision.open else at_s < open_s < close_s
+    assert evaluate(window, decision.next_open).open
+    assert not evaluate(window, decision.next_close).open
+    just_before_close = decision.next_close.astimezone(UTC) - timedelta(seconds=1)
+    assert evaluate(window, just_before_close).open
+    if decision.open:
+        assert evaluate(window, just_before_close).next_close == decision.next_close
+    else:
+        just_before_open = decision.next_open.astimezone(UTC) - timedelta(seconds=1)
+        assert evaluate(window, just_before_open).next_open == decision.next_open
+
+
+@pytest.mark.parametrize("day", ["2026-03-29", "2026-10-25"])
+@pytest.mark.parametrize("which", [3, 4])
+def test_berlin_dst_days_every_ten_minutes(day: str, which: int) -> None:
+    start = datetime.fromisoformat(f"{day}T00:00+01:00").astimezone(UTC) - timedelta(hours=2)
+    for step in range(26 * 6):
+        check_consistent(POLICIES[which], start + timedelta(minutes=10 * step))
 
 
 @settings(max_examples=150, deadline=None, database=None)
@@ -429,15 +455,5 @@ POLICIES = [
 def test_properties(seconds: int, which: int) -> None:
     window = POLICIES[which]
     at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
-    decision = evaluate(window, at)
-    assert evaluate(window, at.astimezone(SHANGHAI)) == decision
-    assert decision.next_open is not None and decision.next_close is not None
-    at_s, open_s, close_s = (m.timestamp() for m in (at, decision.next_open, decision.next_close))
-    assert at_s < close_s < open_s if decision.open else at_s < open_s < close_s
-    assert evaluate(window, decision.next_open).open
-    assert not evaluate(window, decision.next_close).open
-    assert evaluate(window, decision.next_close - timedelta(seconds=1)).open
-    if decision.open:
-        assert evaluate(window, decision.next_close - timedelta(seconds=1)).next_close == decision.next_close
-    else:
-        assert evaluate(window, decision.next_open - timedelta(seconds=1)).next_open == decision.next_open
+    assert evaluate(window, at.astimezone(SHANGHAI)) == evaluate(window, at)
+    check_consistent(window, at)
