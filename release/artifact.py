@@ -92,9 +92,12 @@ def pack_directory(directory: Path, cache_dir: Path) -> Path:
     cache_dir.mkdir(parents=True, exist_ok=True)
     target = cache_dir / f"{directory.resolve().name}.tar.gz"
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as zipped:
-        with tarfile.open(fileobj=zipped, mode="w") as archive:
-            for item in sorted(directory.rglob("*")):
-                archive.add(item, arcname=item.relative_to(directory).as_posix(), recursive=False)
+    with (
+        open(tmp, "wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as zipped,
+        tarfile.open(fileobj=zipped, mode="w") as archive,
+    ):
+        for item in sorted(directory.rglob("*")):
+            archive.add(item, arcname=item.relative_to(directory).as_posix(), recursive=False)
     os.replace(tmp, target)
     return target

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,7 +19,7 @@ from release import lock as locks
 from release import render
 from release.clock import FixedClock
 from release.context import Context
-from release.deploy import DeployFailed, DeployRequest, deploy
+from release.deploy import DeployFailed, DeployReport, DeployRequest, deploy
 from release.errors import BadInput, ExitStatus, ReleaseError
 from release.log import setup_console, start_run_log
 from release.rollback import RollbackRequest, rollback
@@ -50,6 +53,17 @@ def _emit(ctx: Context, data: Any, human: Any = None) -> None:
         human()
 
 
+def _report(ctx: Context, operation: Callable[[], DeployReport]) -> None:
+    """Run a deploy or rollback and print its per-host table (or JSON), also when it failed."""
+    try:
+        report = operation()
+    except DeployFailed as failed:
+        report = failed.report
+        _emit(ctx, report.to_json(), lambda: render.deploy_report(ctx.console, report))
+        raise
+    _emit(ctx, report.to_json(), lambda: render.deploy_report(ctx.console, report))
+
+
 @app.callback()
 def options(
     typer_ctx: typer.Context,
@@ -71,11 +85,20 @@ def deploy_command(
     typer_ctx: typer.Context,
     env: EnvArg,
     version: Annotated[str, typer.Option("--version", help="The version to deploy, e.g. 1.4.0.")],
-    artifact: Annotated[Path | None, typer.Option(help="Artifact (.tar.gz or directory) instead of the inventory's pattern.")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show per host what would be done; change nothing.")] = False,
-    limit: Annotated[list[str] | None, typer.Option("--limit", help="Only these hosts (repeat, or comma-separated).")] = None,
+    artifact: Annotated[
+        Path | None, typer.Option(help="Artifact (.tar.gz or directory) instead of the inventory's pattern.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show per host what would be done; change nothing.")
+    ] = False,
+    limit: Annotated[
+        list[str] | None, typer.Option("--limit", help="Only these hosts (repeat, or comma-separated).")
+    ] = None,
     reason: Annotated[str | None, typer.Option(help="Why this release; recorded in the ledger.")] = None,
-    break_glass: Annotated[str | None, typer.Option("--break-glass", help="Deploy outside the release window; the written REASON is recorded.")] = None,
+    break_glass: Annotated[
+        str | None,
+        typer.Option("--break-glass", help="Deploy outside the release window; the written REASON is recorded."),
+    ] = None,
     lock_wait: LockWaitOpt = 0,
     yes: YesOpt = False,
     json_output: JsonOpt = False,
@@ -87,21 +110,20 @@ def deploy_command(
     if not dry_run:
         start_run_log(ctx.project_dir, env, "deploy")
         _confirm(ctx, env, yes, f"Deploy {version} to {env}?")
-    try:
-        report = deploy(ctx, request)
-    except DeployFailed as failed:
-        _emit(ctx, failed.report.to_json(), lambda: render.deploy_report(ctx.console, failed.report))
-        raise
-    _emit(ctx, report.to_json(), lambda: render.deploy_report(ctx.console, report))
+    _report(ctx, lambda: deploy(ctx, request))
 
 
 @app.command("rollback")
 def rollback_command(
     typer_ctx: typer.Context,
     env: EnvArg,
-    to: Annotated[str | None, typer.Option("--to", help="Roll back to this version (default: the previous release).")] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="Roll back to this version (default: the previous release).")
+    ] = None,
     reason: Annotated[str | None, typer.Option(help="Why; recorded in the ledger.")] = None,
-    break_glass: Annotated[str | None, typer.Option("--break-glass", help="Roll back although the window (rollback: window) is closed.")] = None,
+    break_glass: Annotated[
+        str | None, typer.Option("--break-glass", help="Roll back although the window (rollback: window) is closed.")
+    ] = None,
     lock_wait: LockWaitOpt = 0,
     yes: YesOpt = False,
     json_output: JsonOpt = False,
@@ -110,12 +132,7 @@ def rollback_command(
     ctx = _ctx(typer_ctx, json_output)
     start_run_log(ctx.project_dir, env, "rollback")
     _confirm(ctx, env, yes, f"Roll back {env}" + (f" to {to}?" if to else " to the previous release?"))
-    try:
-        report = rollback(ctx, RollbackRequest(env, to, reason, break_glass, lock_wait))
-    except DeployFailed as failed:
-        _emit(ctx, failed.report.to_json(), lambda: render.deploy_report(ctx.console, failed.report))
-        raise
-    _emit(ctx, report.to_json(), lambda: render.deploy_report(ctx.console, report))
+    _report(ctx, lambda: rollback(ctx, RollbackRequest(env, to, reason, break_glass, lock_wait)))
 
 
 @app.command("status")
@@ -151,14 +168,20 @@ def unlock_command(
     ctx = _ctx(typer_ctx, json_output)
     ctx.environment(env)
     cleared = locks.clear(ctx.ledger, env, ctx.operator, reason, force)
-    _emit(ctx, {"env": env, "cleared": cleared.to_json()}, lambda: ctx.console.print(f"cleared lock: {cleared.describe()}"))
+    _emit(
+        ctx,
+        {"env": env, "cleared": cleared.to_json()},
+        lambda: ctx.console.print(f"cleared lock: {cleared.describe()}"),
+    )
 
 
 @app.command("window")
 def window_command(
     typer_ctx: typer.Context,
     env: EnvArg,
-    at: Annotated[str | None, typer.Option("--at", help='Wall time "YYYY-MM-DD HH:MM" in the window\'s timezone.')] = None,
+    at: Annotated[
+        str | None, typer.Option("--at", help='Wall time "YYYY-MM-DD HH:MM" in the window\'s timezone.')
+    ] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Is the release window open (now, or --at a time)? Why, and when it next opens and closes."""
@@ -188,12 +211,24 @@ def _confirm(ctx: Context, env_name: str, yes: bool, question: str) -> None:
         raise typer.Abort()
 
 
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM behaves like Ctrl-C: switch back, record, release the lock, then exit."""
+    if threading.current_thread() is threading.main_thread():
+
+        def handler(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt(f"signal {signum}")
+
+        signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: list[str] | None = None, context: Context | None = None) -> int:
     """Entry point: run the app and turn every error into one line and an exit code."""
+    _interrupt_on_sigterm()
     command = typer.main.get_command(app)
     verbose = any(arg in ("-v", "--verbose") for arg in (argv if argv is not None else sys.argv[1:]))
     try:
-        command.main(args=argv, prog_name="release", standalone_mode=False, obj=context)
+        # Non-standalone click returns the code of an Exit (Ctrl-C becomes Exit(130)) instead of raising it.
+        code = command.main(args=argv, prog_name="release", standalone_mode=False, obj=context)
     except ReleaseError as exc:
         if verbose:
             logger.opt(exception=exc).debug("traceback")
@@ -210,6 +245,10 @@ def main(argv: list[str] | None = None, context: Context | None = None) -> int:
     except KeyboardInterrupt:
         logger.error("interrupted")
         return 130
+    if isinstance(code, int) and code:
+        if code == 130:
+            logger.error("interrupted")
+        return code
     return int(ExitStatus.OK)
 
 

@@ -11,7 +11,7 @@ from loguru import logger
 from release.artifact import prepare_artifact, resolve_artifact
 from release.context import Context
 from release.defaults import playbook_path
-from release.errors import BadInput, OperationFailed
+from release.errors import BadInput, OperationFailed, Refused
 from release.guards import check_deploy_allowed
 from release.hosts import Host, q, run_parallel
 from release.inventory import Environment
@@ -105,6 +105,7 @@ def deploy(ctx: Context, request: DeployRequest) -> DeployReport:
     reason = check_deploy_allowed(ctx, env, request)
     with deploy_lock(ctx.ledger, env.name, ctx.operator, "deploy", version, wait=request.lock_wait):
         ctx.ledger.mark_interrupted()
+        preflight(hosts)
         run_id = ctx.ledger.start_run(
             env=env.name,
             kind="deploy",
@@ -117,8 +118,19 @@ def deploy(ctx: Context, request: DeployRequest) -> DeployReport:
             partial=bool(request.limit),
             artifact_sha256=artifact.sha256,
         )
-        logger.info("deploy {env} {version} as {rid} (run {run})", env=env.name, version=version, rid=release_id, run=run_id)
+        logger.info(
+            "deploy {env} {version} as {rid} (run {run})", env=env.name, version=version, rid=release_id, run=run_id
+        )
         return _deploy_run(ctx, env, run, run_id, playbook, rollback_book, hosts)
+
+
+def preflight(hosts: list[Host]) -> None:
+    """Reach every host (host keys checked) before anything changes anywhere; refuse if one fails."""
+    failures = [o for o in run_parallel(hosts, lambda h: h.run("true")) if not o.ok]
+    if failures:
+        _close(hosts)
+        lines = "\n".join(f"  {o.error}" for o in failures)
+        raise Refused(f"preflight: {len(failures)} host(s) cannot be used, nothing was changed:\n{lines}")
 
 
 def _dry_run(ctx: Context, env: Environment, run: RunState, playbook: Playbook, hosts: list[Host]) -> DeployReport:
@@ -153,7 +165,9 @@ def _deploy_run(
                 message = str(exc) or type(exc).__name__
                 ctx.ledger.finish_run(run_id, status, error=message)
                 if isinstance(exc, TaskFailed | OperationFailed):
-                    report = DeployReport(env.name, run.version, run.release_id, run_id, status, outcomes, runner.reports, message)
+                    report = DeployReport(
+                        env.name, run.version, run.release_id, run_id, status, outcomes, runner.reports, message
+                    )
                     raise DeployFailed(report) from None
                 raise
             for host in hosts:
@@ -163,8 +177,13 @@ def _deploy_run(
     finally:
         _close(hosts)
     outcomes = [
-        HostOutcome(h.name, h.address, "switched" if h.name in run.switched else "unchanged", run.release_id,
-                    "uploaded" if run.uploads.get(h.name) else "artifact already there")
+        HostOutcome(
+            h.name,
+            h.address,
+            "switched" if h.name in run.switched else "unchanged",
+            run.release_id,
+            "uploaded" if run.uploads.get(h.name) else "artifact already there",
+        )
         for h in hosts
     ]
     return DeployReport(env.name, run.version, run.release_id, run_id, "succeeded", outcomes, tasks)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shlex
 import shutil
-import socket
 import subprocess
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
@@ -77,7 +76,7 @@ class Host(ABC):
     def put(self, local: Path, remote: str) -> None:
         """Copy a local file to `remote` (a path on the host)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: only connections need closing
         """Release the connection, if any."""
 
     def _checked(self, result: Result, check: bool) -> Result:
@@ -161,7 +160,7 @@ class SshHost(Host):
                     f"(add it to {known_hosts} after checking its fingerprint)"
                 )
             raise ConnectError(self.name, message) from None
-        except (OSError, socket.timeout) as exc:
+        except (TimeoutError, OSError) as exc:
             raise ConnectError(self.name, f"cannot connect to {self.address}:{self.options.port}: {exc}") from None
         self._connection = conn
         return conn

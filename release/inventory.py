@@ -228,4 +228,3 @@ def _check_references(inventory: Inventory, source: YamlSource) -> None:
     db = inventory.database
     if db and db.dump_via and db.dump_via not in inventory.hosts:
         raise source.error(("database", "dump_via"), f"{db.dump_via!r} is not a host of this inventory")
-

@@ -1,9 +1,9 @@
 """The release layout on a host, and the shell commands that read and change it.
 
-    <deploy_to>/releases/<release id>/     one complete release each (unpacked under a dot name, renamed when whole)
-    <deploy_to>/shared/<path>              what survives releases, linked into each
-    <deploy_to>/current -> releases/<id>   relative link, replaced atomically by rename(2)
-    <deploy_to>/.release/artifacts/<sha256>.tar.gz   uploaded artifacts, so a re-deploy sends nothing
+<deploy_to>/releases/<release id>/     one complete release each (unpacked under a dot name, renamed when whole)
+<deploy_to>/shared/<path>              what survives releases, linked into each
+<deploy_to>/current -> releases/<id>   relative link, replaced atomically by rename(2)
+<deploy_to>/.release/artifacts/<sha256>.tar.gz   uploaded artifacts, so a re-deploy sends nothing
 """
 
 from __future__ import annotations

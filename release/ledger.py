@@ -192,7 +192,9 @@ class Ledger:
         """Runs left `running` by a process of this machine that no longer exists become `interrupted`."""
         here = controller_name()
         with self.engine.begin() as conn:
-            rows = conn.execute(select(runs.c.id, runs.c.pid).where(runs.c.status == "running", runs.c.controller == here))
+            rows = conn.execute(
+                select(runs.c.id, runs.c.pid).where(runs.c.status == "running", runs.c.controller == here)
+            )
             dead = [r.id for r in rows if not process_alive(r.pid)]
             if dead:
                 conn.execute(

@@ -9,8 +9,16 @@ from rich.table import Table
 
 from release.deploy import DeployReport
 
-STYLE = {"switched": "green", "succeeded": "green", "switched back": "yellow", "failed": "red", "planned": "cyan",
-         "unchanged": "dim", "interrupted": "red", "running": "yellow"}
+STYLE = {
+    "switched": "green",
+    "succeeded": "green",
+    "switched back": "yellow",
+    "failed": "red",
+    "planned": "cyan",
+    "unchanged": "dim",
+    "interrupted": "red",
+    "running": "yellow",
+}
 
 
 def _styled(value: str) -> str:
@@ -21,7 +29,9 @@ def _styled(value: str) -> str:
 def deploy_report(console: Console, report: DeployReport) -> None:
     """The per-host result table (and, for --dry-run, the plan of every task)."""
     if report.status == "planned":
-        console.print(f"[bold]Dry run[/]: deploy {report.version} to {report.env} as {report.release_id} (nothing changed)")
+        console.print(
+            f"[bold]Dry run[/]: deploy {report.version} to {report.env} as {report.release_id} (nothing changed)"
+        )
         for task in report.tasks:
             lines = "; ".join(task.lines) or task.status
             console.print(f"  {task.host:<12} {task.task}: {lines}", highlight=False, markup=False)
@@ -41,14 +51,17 @@ def status_table(console: Console, data: dict[str, Any]) -> None:
         table.add_column(column)
     for row in data["hosts"]:
         reach = "[green]yes[/]" if row["reachable"] else "[red]no[/]"
-        table.add_row(row["name"], row["address"], reach, row["version"] or "-", row["release_id"] or "-",
-                      row["error"] or "")
+        table.add_row(
+            row["name"], row["address"], reach, row["version"] or "-", row["release_id"] or "-", row["error"] or ""
+        )
     console.print(table)
     lock = data["lock"]
     if lock:
         stale = " [red](stale: process gone)[/]" if lock["stale"] else ""
-        console.print(f"lock: held by {lock['operator']} on {lock['controller']} pid {lock['pid']} "
-                      f"since {lock['started_at']}{stale}")
+        console.print(
+            f"lock: held by {lock['operator']} on {lock['controller']} pid {lock['pid']} "
+            f"since {lock['started_at']}{stale}"
+        )
     else:
         console.print("lock: free")
     window = data["window"]
@@ -68,8 +81,17 @@ def history_table(console: Console, runs: list[dict[str, Any]]) -> None:
     for run in runs:
         hosts = ",".join(run["hosts"]) + (" (partial)" if run["partial"] else "")
         started = run["started_at"][:16].replace("T", " ")
-        table.add_row(str(run["id"]), run["env"], run["kind"], run["version"] or "-", _styled(run["status"]),
-                      run["operator"], started, hosts, run["reason"] or "")
+        table.add_row(
+            str(run["id"]),
+            run["env"],
+            run["kind"],
+            run["version"] or "-",
+            _styled(run["status"]),
+            run["operator"],
+            started,
+            hosts,
+            run["reason"] or "",
+        )
     console.print(table)
 
 

@@ -58,7 +58,9 @@ def rollback(ctx: Context, request: RollbackRequest) -> DeployReport:
     hosts = build_hosts(env)
     decision = window_decision(ctx, env, rollback=True)
     if not decision.open and not request.break_glass:
-        raise Refused(f"{env.name}: rollbacks follow the window here (window: rollback) and it is closed: {decision.reason}")
+        raise Refused(
+            f"{env.name}: rollbacks follow the window here (window: rollback) and it is closed: {decision.reason}"
+        )
     with deploy_lock(ctx.ledger, env.name, ctx.operator, "rollback", request.to, wait=request.lock_wait):
         try:
             return _rollback(ctx, env, request, hosts, rollback_book)
@@ -92,7 +94,8 @@ def _rollback(
         release_id=chosen[-1] if len(chosen) == 1 else ",".join(chosen),
         previous_release_id=",".join(sorted({c for c in currents.values() if c})) or None,
         operator=ctx.operator,
-        reason="; ".join(filter(None, [request.reason, request.break_glass and f"break-glass: {request.break_glass}"])) or None,
+        reason="; ".join(filter(None, [request.reason, request.break_glass and f"break-glass: {request.break_glass}"]))
+        or None,
         break_glass=bool(request.break_glass),
         hosts=[h.name for h in hosts],
     )
@@ -101,8 +104,13 @@ def _rollback(
         switched = run_parallel(hosts, lambda h: h.run(switch_command(h.deploy_to, targets[h.name])))
         failed = {o.host.name: o.error for o in switched if not o.ok}
         outcomes = [
-            HostOutcome(o.host.name, o.host.address, "failed" if o.error else "switched", targets[o.host.name],
-                        str(o.error or f"from {currents[o.host.name]}"))
+            HostOutcome(
+                o.host.name,
+                o.host.address,
+                "failed" if o.error else "switched",
+                targets[o.host.name],
+                str(o.error or f"from {currents[o.host.name]}"),
+            )
             for o in switched
         ]
         error: str | None = None
@@ -116,8 +124,9 @@ def _rollback(
         for outcome in outcomes:
             progress.finished(outcome.name, outcome.status == "switched" and not error, outcome.detail)
     ctx.ledger.finish_run(run_id, "failed" if error else "succeeded", error=error)
-    report = DeployReport(env.name, version_of(chosen[-1]), chosen[-1], run_id, "failed" if error else "succeeded",
-                          outcomes, [], error)
+    report = DeployReport(
+        env.name, version_of(chosen[-1]), chosen[-1], run_id, "failed" if error else "succeeded", outcomes, [], error
+    )
     if error:
         raise DeployFailed(report)
     logger.info("rolled back {env} to {target}", env=env.name, target=", ".join(chosen))

@@ -79,9 +79,7 @@ class DateRange(BaseModel):
         try:
             day = _parse_date(value)
         except ValueError:
-            raise ValueError(
-                f"freeze entry must be 'YYYY-MM-DD' or 'YYYY-MM-DD..YYYY-MM-DD', got {value!r}"
-            ) from None
+            raise ValueError(f"freeze entry must be 'YYYY-MM-DD' or 'YYYY-MM-DD..YYYY-MM-DD', got {value!r}") from None
         return {"start": day, "end": day}
 
     @model_validator(mode="after")
@@ -208,9 +206,7 @@ def _classify(policy: WindowPolicy, day: date) -> _Day:
     if day in policy.extra_holidays:
         return _Day(False, f"holiday (extra_holidays, {day})")
     if day in policy.extra_workdays:
-        return _Day(
-            True, f"make-up workday ({stamp}, extra_workdays)" if weekend else "workday (extra_workdays)"
-        )
+        return _Day(True, f"make-up workday ({stamp}, extra_workdays)" if weekend else "workday (extra_workdays)")
     if policy.calendar == "none":
         return _Day(True, "workday")
     try:
@@ -276,9 +272,7 @@ def _check_aware(at: datetime) -> None:
         raise ValueError(f"naive datetime {at.isoformat()}: pass an aware datetime (with a timezone)")
 
 
-def _walk(
-    policy: WindowPolicy, today: date, now: datetime
-) -> tuple[list[list[datetime]], dict[date, _Day], datetime]:
+def _walk(policy: WindowPolicy, today: date, now: datetime) -> tuple[list[list[datetime]], dict[date, _Day], datetime]:
     """Merged open periods (UTC) from ``today`` on, the days consulted, and the horizon reached.
 
     Stops as soon as the period containing ``now`` (or the next one, when closed) is known to end,
@@ -322,9 +316,7 @@ def evaluate(policy: WindowPolicy | None, at: datetime) -> WindowDecision:
         if moment is None:
             return f"not within {HORIZON_DAYS} days"
         day = moment.date()
-        word = {today: "today", today + timedelta(days=1): "tomorrow"}.get(
-            day, f"{_WEEKDAYS[day.weekday()]} {day}"
-        )
+        word = {today: "today", today + timedelta(days=1): "tomorrow"}.get(day, f"{_WEEKDAYS[day.weekday()]} {day}")
         return f"{moment:%H:%M} {word}" if time_first else f"{word} {moment:%H:%M}"
 
     clock = f"{local:%H:%M} {policy.timezone}"

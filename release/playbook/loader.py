@@ -117,7 +117,9 @@ def _check_args(module: str, args: dict[str, Any], loc: Loc, source: YamlSource)
     fields = MODULES[module].Args.model_fields
     for key in args:
         if key not in fields:
-            raise source.error(loc + (key,), f"{module} has no argument {key!r} (it takes: {', '.join(fields) or 'none'})")
+            raise source.error(
+                loc + (key,), f"{module} has no argument {key!r} (it takes: {', '.join(fields) or 'none'})"
+            )
     if not _has_template(args):
         try:
             MODULES[module].Args.model_validate(args)

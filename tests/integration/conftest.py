@@ -7,25 +7,17 @@ session; `sshd_hosts` gives each test clean /srv dirs on the shared hosts. Teard
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-# Why: `pytest` (unlike `python -m pytest`) puts only this dir on sys.path; the support
-# package is imported as `tests.support`, so make the repo root importable either way.
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-from tests.support.databases import (  # noqa: E402
+from tests.support.databases import (
     MariaDBServer,
     PostgresServer,
     start_mariadb,
     start_postgres,
 )
-from tests.support.sshd import SshdCluster, ensure_sshd_installed, start_cluster  # noqa: E402
+from tests.support.sshd import SshdCluster, ensure_sshd_installed, start_cluster
 
 
 @pytest.fixture(scope="session")

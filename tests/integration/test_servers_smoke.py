@@ -93,9 +93,7 @@ def test_host_can_be_taken_down_and_restarted(sshd_hosts: SshdCluster) -> None:
     host = sshd_hosts.hosts[-1]
     old_pid = host.pid
     host.stop()
-    stat = subprocess.run(
-        ["ps", "-o", "stat=", "-p", str(old_pid)], capture_output=True, text=True
-    ).stdout.strip()
+    stat = subprocess.run(["ps", "-o", "stat=", "-p", str(old_pid)], capture_output=True, text=True).stdout.strip()
     assert stat == "" or stat.startswith("Z")
     assert sshd_hosts.ssh(host, "true", check=False).returncode == 255
     host.start()
@@ -122,13 +120,9 @@ def test_postgres_accepts_password_over_tcp(postgres_server: PostgresServer) -> 
         "-c",
         "SELECT v FROM t",
     ]
-    ok = subprocess.run(
-        argv, env=dict(os.environ, PGPASSWORD=pg.password), capture_output=True, text=True, timeout=30
-    )
+    ok = subprocess.run(argv, env=dict(os.environ, PGPASSWORD=pg.password), capture_output=True, text=True, timeout=30)
     assert ok.stdout == "ok\n", ok.stderr
-    bad = subprocess.run(
-        argv, env=dict(os.environ, PGPASSWORD="wrong"), capture_output=True, text=True, timeout=30
-    )
+    bad = subprocess.run(argv, env=dict(os.environ, PGPASSWORD="wrong"), capture_output=True, text=True, timeout=30)
     assert bad.returncode != 0 and "password authentication failed" in bad.stderr
 
 
@@ -151,11 +145,7 @@ def test_mariadb_accepts_password_over_tcp(mariadb_server: MariaDBServer) -> Non
         "-e",
         "SELECT v FROM t",
     ]
-    ok = subprocess.run(
-        argv, env=dict(os.environ, MYSQL_PWD=my.password), capture_output=True, text=True, timeout=30
-    )
+    ok = subprocess.run(argv, env=dict(os.environ, MYSQL_PWD=my.password), capture_output=True, text=True, timeout=30)
     assert ok.stdout == "ok\n", ok.stderr
-    bad = subprocess.run(
-        argv, env=dict(os.environ, MYSQL_PWD="wrong"), capture_output=True, text=True, timeout=30
-    )
+    bad = subprocess.run(argv, env=dict(os.environ, MYSQL_PWD="wrong"), capture_output=True, text=True, timeout=30)
     assert bad.returncode != 0 and "Access denied" in bad.stderr

@@ -79,9 +79,7 @@ def _stop_process(proc: subprocess.Popen[bytes], sig: int) -> None:
             proc.wait(STOP_TIMEOUT)
 
 
-def _wait_ready(
-    proc: subprocess.Popen[bytes], probe: list[str], env: dict[str, str], log: Path, name: str
-) -> None:
+def _wait_ready(proc: subprocess.Popen[bytes], probe: list[str], env: dict[str, str], log: Path, name: str) -> None:
     """Poll a client command until it succeeds; fail fast with the log if the server died."""
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
@@ -105,9 +103,7 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 
 def _pg_bindir() -> Path | None:
-    found = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parent.parent.name)
-    )
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parent.parent.name))
     return Path(found[-1]).parent if found else None
 
 
@@ -197,9 +193,7 @@ def start_postgres(workdir: Path) -> PostgresServer:
         argv = [str(bindir / "postgres"), "-D", str(datadir), "-p", str(port)]
         argv += [arg for kv in settings.items() for arg in ("-c", "=".join(kv))]
         with open(log, "ab") as logf:
-            server._proc = subprocess.Popen(
-                argv, cwd=workdir, env=env, **_DAEMON, stdout=logf, stderr=logf, **_AS_PG
-            )
+            server._proc = subprocess.Popen(argv, cwd=workdir, env=env, **_DAEMON, stdout=logf, stderr=logf, **_AS_PG)
         probe = [str(bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)]
         try:
             _wait_ready(server._proc, probe, env, log, "postgres")
@@ -230,9 +224,7 @@ _MARIADBD_OPTS = [
 def ensure_mariadb_installed() -> None:
     """mariadbd, mariadb-install-db and the mariadb client come with mariadb-server."""
     sbin = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
-    if not (
-        shutil.which("mariadbd", path=sbin) and shutil.which("mariadb-install-db") and shutil.which("mariadb")
-    ):
+    if not (shutil.which("mariadbd", path=sbin) and shutil.which("mariadb-install-db") and shutil.which("mariadb")):
         _apt_install("mariadb-server", "MariaDB server (mariadbd/mariadb-install-db/mariadb)")
 
 

@@ -163,9 +163,7 @@ class SshdHost:
         argv += [str(self.config), str(self.log)]
         # stderr to a file, not a pipe: nobody drains a pipe while the host runs.
         with open(self.workdir / "launch.err", "wb") as err:
-            self._proc = subprocess.Popen(
-                argv, stdin=DEVNULL, stdout=DEVNULL, stderr=err, start_new_session=True
-            )
+            self._proc = subprocess.Popen(argv, stdin=DEVNULL, stdout=DEVNULL, stderr=err, start_new_session=True)
         self.pid = self._proc.pid  # unshare and sh exec, so this is the sshd itself
         self._wait_listening()
         # Listening implies sh already ran unshare; never adopt our own namespace.
@@ -189,8 +187,7 @@ class SshdHost:
                 time.sleep(0.02)
         self.stop()
         raise RuntimeError(
-            f"sshd {self.name} not listening on {self.address}:{self.port} "
-            f"after {START_TIMEOUT}s:\n{self._read_log()}"
+            f"sshd {self.name} not listening on {self.address}:{self.port} after {START_TIMEOUT}s:\n{self._read_log()}"
         )
 
     def _read_log(self) -> str:

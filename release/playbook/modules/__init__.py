@@ -9,6 +9,5 @@ from release.playbook.modules.switch_current import SwitchCurrent
 from release.playbook.modules.upload_release import UploadRelease
 
 MODULES: dict[str, Module] = {
-    module.name: module
-    for module in (UploadRelease(), LinkShared(), Shell(), SwitchCurrent(), Service(), HttpCheck())
+    module.name: module for module in (UploadRelease(), LinkShared(), Shell(), SwitchCurrent(), Service(), HttpCheck())
 }

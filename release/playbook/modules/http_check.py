@@ -39,9 +39,7 @@ class HttpCheck(Module):
 
     def plan(self, args: HttpCheckArgs, ctx: TaskContext) -> list[Step]:
         """One step: poll until the status matches or time runs out."""
-        return [
-            Step(f"GET {args.url} until {args.expect_status} (up to {args.timeout:g}s)", lambda: wait_for(args))
-        ]
+        return [Step(f"GET {args.url} until {args.expect_status} (up to {args.timeout:g}s)", lambda: wait_for(args))]
 
 
 def fetch_status(url: str, timeout: float) -> tuple[int | None, str]:
