@@ -29,5 +29,5 @@ setup_venv() {
         "$python" -m venv .venv 2>/dev/null || { apt_install python3-venv && rm -rf .venv && "$python" -m venv .venv; }
     fi
     say "installing release${extra:+ [$extra]} into .venv"
-    .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extra:+[$extra]}"
+    .venv/bin/python -m pip install -qq --disable-pip-version-check -e ".${extra:+[$extra]}"
 }

@@ -10,7 +10,9 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v unshare >/dev/null || missing+=(util-linux)
 if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 setup_venv test
-say "ruff"
-.venv/bin/ruff check release tests bench demo
 say "pytest"
-exec .venv/bin/python -m pytest -q "$@"
+status=0
+.venv/bin/python -m pytest -q "$@" || status=$?
+say "ruff"
+.venv/bin/ruff check release tests bench demo || status=$((status ? status : 1))
+exit "$status"

@@ -170,3 +170,46 @@ def test_hostile_versions_are_refused_before_any_host(project: Project, sshd_hos
     result = project.run("deploy", "test", "--version", version)
     assert result.code == 2 and "not a valid version" in result.stderr
     assert all(not (h.srv / "app").exists() for h in sshd_hosts.hosts)
+
+
+def test_old_releases_and_their_artifacts_are_cleaned_up(project: Project, sshd_hosts: SshdCluster) -> None:
+    ids = []
+    for version in ("1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0"):
+        project.artifact(version)
+        result = project.run("deploy", "test", "--version", version, "--json")
+        assert result.code == 0, result.stderr
+        ids.append(result.json()["release_id"])
+    for host in sshd_hosts.hosts:  # keep_releases: 3
+        app = host.srv / "app"
+        assert sorted(p.name for p in (app / "releases").iterdir()) == ids[-3:]
+        assert len(list((app / ".release" / "artifacts").iterdir())) == 3
+    assert project.run("rollback", "test").code == 0
+    assert project.run("rollback", "test").code == 0
+    assert [current_release(h.srv) for h in sshd_hosts.hosts] == [ids[-3]] * 3
+    result = project.run("deploy", "test", "--version", "1.4.0", "--json")  # current (ids[-3]) is kept
+    assert result.code == 0
+    kept = sorted(p.name for p in (sshd_hosts.hosts[0].srv / "app" / "releases").iterdir())
+    assert ids[-3] in kept and result.json()["release_id"] in kept and len(kept) == 3
+
+
+def test_serial_batches_and_run_once(project: Project, sshd_hosts: SshdCluster, health: HealthServer) -> None:
+    book = (Path(__file__).parents[2] / "playbooks" / "deploy.yml").read_text()
+    book = book.replace("  hosts: app\n", "  hosts: app\n  serial: 1\n", 1)
+    migration = (
+        "    - name: Migrate\n"
+        "      shell: {cmd: 'echo {{ host.name }} >> /srv/migrated'}\n"
+        "      run_once: true\n\n"
+        "    - name: Switch current"
+    )
+    (project.root / "playbooks").mkdir()
+    (project.root / "playbooks" / "deploy.yml").write_text(book.replace("    - name: Switch current", migration, 1))
+    first = project.run("deploy", "test", "--version", "1.0.0", "--json")
+    assert first.code == 0, first.stderr
+    migrated = [(h.srv / "migrated").read_text() if (h.srv / "migrated").exists() else "" for h in sshd_hosts.hosts]
+    assert migrated == ["h1\n", "", ""]
+    good = first.json()["release_id"]
+    health.statuses["h3"] = 500  # the last batch fails: the hosts of earlier batches go back too
+    bad = project.run("deploy", "test", "--version", "1.1.0", "--json")
+    assert bad.code == 1
+    assert [h["status"] for h in bad.json()["hosts"]] == ["switched back"] * 3
+    assert currents(sshd_hosts) == [good] * 3
