@@ -55,8 +55,11 @@ def check_members(path: Path) -> None:
     """Refuse absolute paths, `..`, links leading outside the release, and device files: before any unpack."""
     try:
         with tarfile.open(path, "r:gz") as archive:
+            links: set[str] = set()
             for member in archive:
-                problem = member_problem(member)
+                problem = member_problem(member) or _through_link(member.name, links)
+                if member.issym():
+                    links.add(posixpath.normpath(member.name))
                 if problem:
                     raise BadInput(f"artifact {path}: refusing entry {member.name!r}: {problem}")
     except (tarfile.TarError, OSError, EOFError) as exc:
@@ -82,6 +85,15 @@ def member_problem(member: tarfile.TarInfo) -> str | None:
     return None
 
 
+def _through_link(name: str, links: set[str]) -> str | None:
+    """An entry below a symbolic link of the same archive could be written outside the release."""
+    parts = posixpath.normpath(name).split("/")
+    for end in range(1, len(parts)):
+        if "/".join(parts[:end]) in links:
+            return f"path goes through the symbolic link {'/'.join(parts[:end])!r}"
+    return None
+
+
 def _escapes(path: str) -> bool:
     normal = posixpath.normpath(path)
     return normal == ".." or normal.startswith("../")
@@ -94,7 +106,7 @@ def pack_directory(directory: Path, cache_dir: Path) -> Path:
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     with (
         open(tmp, "wb") as raw,
-        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as zipped,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0, compresslevel=6) as zipped,
         tarfile.open(fileobj=zipped, mode="w") as archive,
     ):
         for item in sorted(directory.rglob("*")):

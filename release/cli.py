@@ -100,13 +100,21 @@ def deploy_command(
         typer.Option("--break-glass", help="Deploy outside the release window; the written REASON is recorded."),
     ] = None,
     lock_wait: LockWaitOpt = 0,
+    wait_for_window: Annotated[
+        bool, typer.Option("--wait-for-window", help="Outside the window: wait for it to open, then deploy.")
+    ] = False,
+    max_wait: Annotated[
+        float, typer.Option("--max-wait", min=0, help="Refuse --wait-for-window waits longer than HOURS.")
+    ] = 16,
     yes: YesOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Deploy a version: guards, upload, switch, restart, health check; switch back on any failure."""
     ctx = _ctx(typer_ctx, json_output)
     hosts = [h.strip() for item in limit or [] for h in item.split(",") if h.strip()]
-    request = DeployRequest(env, version, artifact, dry_run, hosts, reason, break_glass, lock_wait)
+    request = DeployRequest(
+        env, version, artifact, dry_run, hosts, reason, break_glass, lock_wait, wait_for_window, max_wait * 3600
+    )
     if not dry_run:
         start_run_log(ctx.project_dir, env, "deploy")
         _confirm(ctx, env, yes, f"Deploy {version} to {env}?")

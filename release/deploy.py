@@ -36,6 +36,8 @@ class DeployRequest:
     reason: str | None = None
     break_glass: str | None = None
     lock_wait: float = 0
+    wait_for_window: bool = False
+    max_wait: float = 16 * 3600
 
 
 @dataclass

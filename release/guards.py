@@ -37,6 +37,8 @@ def check_deploy_allowed(ctx: Context, env: Environment, request: DeployRequest)
     """Refuse (exit 3) outside the window unless broken with a reason; return the reason to record."""
     check_break_glass(request.break_glass)
     decision = window_decision(ctx, env)
+    if not decision.open and request.wait_for_window and not request.break_glass:
+        decision = wait_for_window(ctx, env, decision, request.max_wait)
     reason = request.reason
     if decision.open:
         return "; ".join(filter(None, [reason, _glass(request.break_glass)])) or None
@@ -53,3 +55,33 @@ def check_deploy_allowed(ctx: Context, env: Environment, request: DeployRequest)
 
 def _glass(text: str | None) -> str | None:
     return f"break-glass: {text.strip()}" if text else None
+
+
+def wait_for_window(ctx: Context, env: Environment, decision: WindowDecision, max_wait: float) -> WindowDecision:
+    """Wait (with a countdown) until the window opens; refuse a freeze or a wait beyond `max_wait` seconds."""
+    policy = env.inventory.window
+    today = decision.at.date()
+    if policy and any(today in frozen for frozen in policy.freeze):
+        raise Refused(f"{env.name}: release freeze ({decision.reason}); --wait-for-window does not wait out a freeze")
+    if decision.next_open is None:
+        raise Refused(f"{env.name}: the window does not open in the foreseeable future ({decision.reason})")
+    wait = (decision.next_open - ctx.clock.now()).total_seconds()
+    if wait > max_wait:
+        raise Refused(
+            f"{env.name}: the window opens at {iso(decision.next_open)}, {wait / 3600:.1f} h from now, "
+            f"beyond --max-wait {max_wait / 3600:.1f} h"
+        )
+    logger.info("waiting for the window of {env}: opens at {at}", env=env.name, at=iso(decision.next_open))
+    with ctx.console.status("") as display:
+        while not decision.open:
+            left = max((decision.next_open - ctx.clock.now()).total_seconds(), 0) if decision.next_open else 0
+            display.update(f"waiting for the release window of {env.name}: opens in {_hms(left)}")
+            ctx.clock.sleep(min(max(left, 0.5), 1.0))
+            decision = window_decision(ctx, env)
+    logger.info("the window of {env} is open: {reason}", env=env.name, reason=decision.reason)
+    return decision
+
+
+def _hms(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"

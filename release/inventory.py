@@ -173,7 +173,10 @@ def environment_names(inventory_dir: Path) -> list[str]:
 
 def load_environment(inventory_dir: Path, name: str) -> Environment:
     """Load and validate `inventory_dir/<name>.yml`."""
-    check_name(name, "environment name")
+    try:
+        check_name(name, "environment name")
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
     path = inventory_dir / f"{name}.yml"
     if not path.exists():
         known = ", ".join(environment_names(inventory_dir)) or "none"

@@ -39,13 +39,24 @@ def choose_target(current: str | None, releases: list[str], good: set[str], to: 
     if to is not None:
         pool = [r for r in releases if version_of(r) == to and r != current]
         if not pool:
+            if current and version_of(current) == to:
+                raise BadInput(f"version {to} is already current ({current})")
             raise BadInput(f"no release of version {to} on the host (releases: {', '.join(releases) or 'none'})")
-    else:
-        pool = [r for r in releases if current is None or r < current]
-        if not pool:
-            raise BadInput(f"no release before {current} on the host: nothing to roll back to")
+        trusted = [r for r in pool if r in good]
+        return max(trusted or pool)
+    pool = [r for r in releases if current is None or r < current]
+    if not pool:
+        where = f"before {current}" if current else "at all"
+        raise BadInput(f"no release {where} on the host: nothing to roll back to")
+    if not good:
+        return max(pool)
     trusted = [r for r in pool if r in good]
-    return max(trusted or pool) if good else max(pool)
+    if not trusted:
+        raise BadInput(
+            f"no earlier release on the host succeeded according to the ledger; "
+            f"name one with --to VERSION (releases: {', '.join(pool)})"
+        )
+    return max(trusted)
 
 
 def rollback(ctx: Context, request: RollbackRequest) -> DeployReport:

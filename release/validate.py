@@ -15,14 +15,14 @@ STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 
 def check_name(value: str, what: str) -> str:
     """Names of apps, hosts and environments: letters, digits, `_ . -`, no leading dot."""
-    if not NAME.match(value) or ".." in value:
+    if not NAME.fullmatch(value) or ".." in value:
         raise ValueError(f"{what} {value!r} may hold only letters, digits, '_', '.', '-' (and no '..')")
     return value
 
 
 def check_version(value: str) -> str:
     """A version goes into paths and commands: refuse anything but a plain version string."""
-    if not VERSION.match(value) or ".." in value:
+    if not VERSION.fullmatch(value) or ".." in value:
         raise BadInput(
             f"--version {value!r} is not a valid version: use letters, digits and '.', '_', '+', '-' "
             "(for example 1.4.0 or 2.0.0-rc1)"
@@ -38,13 +38,13 @@ def new_release_id(version: str, now: datetime) -> str:
 
 def is_release_id(value: str) -> bool:
     """True for names that `new_release_id` could have made (everything else in releases/ is ignored)."""
-    match = RELEASE_ID.match(value)
+    match = RELEASE_ID.fullmatch(value)
     return bool(match) and ".." not in value
 
 
 def version_of(release_id: str) -> str:
     """The version part of a release id."""
-    match = RELEASE_ID.match(release_id)
+    match = RELEASE_ID.fullmatch(release_id)
     if not match:
         raise ValueError(f"not a release id: {release_id!r}")
     return match.group(2)

@@ -37,7 +37,9 @@ class YamlSource:
 
     def validation_error(self, exc: ValidationError, prefix: Loc = ()) -> SourceError:
         """Turn pydantic's first error into one `file:line: where: what` line."""
-        first = exc.errors()[0]
+        errors = exc.errors()
+        # a misspelt key also makes the right one "missing": name the misspelling, it is the fix
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         loc = prefix + tuple(p for p in first["loc"] if isinstance(p, str | int))
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
@@ -87,7 +89,12 @@ def parse_yaml(text: str, path: Path, display: str) -> YamlSource:
     finally:
         loader.dispose()
     source = YamlSource(path=path, display=display, data=None)
-    source.data = _build(node, (), source, loader) if node is not None else None
+    try:
+        source.data = _build(node, (), source, loader) if node is not None else None
+    except yaml.MarkedYAMLError as exc:  # unknown tags such as Ansible's !vault
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or str(exc)
+        raise SourceError(display, mark.line + 1 if mark else None, "", f"YAML: {problem}") from None
     return source
 
 
@@ -96,9 +103,12 @@ def _build(node: yaml.Node, loc: Loc, source: YamlSource, loader: yaml.SafeLoade
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                line = key_node.start_mark.line + 1
+                raise SourceError(
+                    source.display, line, dotted(loc), "YAML merge keys (<<) are not supported: write the keys out"
+                )
             key = loader.construct_object(key_node, deep=True)
-            if key == "<<":
-                raise source.error(loc, "YAML merge keys (<<) are not supported: write the keys out")
             key_loc = loc + (key if isinstance(key, str | int) else str(key),)
             source.lines[key_loc] = key_node.start_mark.line + 1
             if key in result:

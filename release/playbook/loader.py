@@ -51,8 +51,8 @@ def load_playbook(path: Path) -> Playbook:
     """Load and check a playbook: every module known, every argument name valid."""
     source = load_yaml(path)
     data = source.data
-    if isinstance(data, dict):
-        data = [data]
+    if isinstance(data, dict):  # a single play written without the list
+        return Playbook([_play(data, (), source)], source)
     if not isinstance(data, list) or not data:
         raise source.error((), "a playbook is a list of plays (each with hosts and tasks)")
     return Playbook([_play(item, (i,), source) for i, item in enumerate(data)], source)
@@ -73,7 +73,7 @@ def _play(data: Any, loc: Loc, source: YamlSource) -> Play:
     tasks = data.get("tasks")
     if not isinstance(tasks, list) or not tasks:
         raise source.error(loc + ("tasks",), "tasks must be a non-empty list")
-    name = str(data.get("name") or f"play {loc[-1]}")
+    name = str(data.get("name") or f"play {loc[-1] if loc else 0}")
     return Play(name, hosts, serial, [_task(t, loc + ("tasks", i), source) for i, t in enumerate(tasks)], loc)
 
 
@@ -101,6 +101,8 @@ def _task(data: Any, loc: Loc, source: YamlSource) -> Task:
     tags = data.get("tags", [])
     if isinstance(tags, str):
         tags = [tags]
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise source.error(loc + ("tags",), "tags must be a name or a list of names")
     return Task(
         name=str(data.get("name") or module),
         module=module,

@@ -8,7 +8,7 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError, Undefined
 from jinja2.sandbox import SandboxedEnvironment
 
-WHOLE_EXPRESSION = re.compile(r"^\{\{\s*(.+?)\s*\}\}$", re.DOTALL)
+WHOLE_EXPRESSION = re.compile(r"\{\{\s*(.+?)\s*\}\}", re.DOTALL)
 
 _jinja = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)  # noqa: S701 - shell text, not HTML
 
@@ -26,7 +26,7 @@ def render(value: Any, context: dict[str, Any]) -> Any:
     if not isinstance(value, str) or ("{{" not in value and "{%" not in value):
         return value
     try:
-        whole = WHOLE_EXPRESSION.match(value)
+        whole = WHOLE_EXPRESSION.fullmatch(value)
         if whole and "}}" not in whole.group(1):
             return _defined(_jinja.compile_expression(whole.group(1), undefined_to_none=False)(**context), value)
         return _jinja.from_string(value).render(**context)
@@ -44,6 +44,13 @@ def truth(expression: str, context: dict[str, Any]) -> bool:
 
 
 def _defined(result: Any, what: str) -> Any:
+    """Refuse an Undefined anywhere in the result (`{{ [missing] }}` too)."""
     if isinstance(result, Undefined):
         raise TemplateFailed(f"{what}: {result._undefined_message}")
+    if isinstance(result, list | tuple):
+        for item in result:
+            _defined(item, what)
+    elif isinstance(result, dict):
+        for item in result.values():
+            _defined(item, what)
     return result

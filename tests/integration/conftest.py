@@ -7,7 +7,11 @@ session; `sshd_hosts` gives each test clean /srv dirs on the shared hosts. Teard
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -20,15 +24,31 @@ from tests.support.databases import (
 from tests.support.sshd import SshdCluster, ensure_sshd_installed, start_cluster
 
 
+@contextmanager
+def server_workdir(prefix: str) -> Iterator[Path]:
+    """A work dir outside pytest's tmp tree, traversable by the servers' own users.
+
+    Why: pytest keeps /tmp/pytest-of-root at 0700 and re-tightens it whenever a pytest session starts,
+    which would lock sshd (reading authorized_keys as the login user) and postgres out mid-run.
+    """
+    path = Path(tempfile.mkdtemp(prefix=f"release-{prefix}-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def sshd_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdCluster]:
+def sshd_cluster() -> Iterator[SshdCluster]:
     """Three sshd hosts (h1..h3 on 127.0.0.2..4), each with its own /srv."""
     ensure_sshd_installed()
-    cluster = start_cluster(tmp_path_factory.mktemp("sshd"), 3)
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+    with server_workdir("sshd") as workdir:
+        cluster = start_cluster(workdir, 3)
+        try:
+            yield cluster
+        finally:
+            cluster.stop()
 
 
 @pytest.fixture
@@ -41,13 +61,14 @@ def sshd_hosts(sshd_cluster: SshdCluster) -> SshdCluster:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+def postgres_server() -> Iterator[PostgresServer]:
     """One PostgreSQL 15 server; tests create their own databases in it."""
-    server = start_postgres(tmp_path_factory.mktemp("postgres"))
-    try:
-        yield server
-    finally:
-        server.stop()
+    with server_workdir("postgres") as workdir:
+        server = start_postgres(workdir)
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -42,7 +42,7 @@ def test_paramiko_login_with_known_hosts_and_reject_policy(sshd_hosts: SshdClust
         try:
             _connect(client, sshd_hosts, host)
             _, stdout, _ = client.exec_command("hostname; id -un")
-            assert stdout.read().decode().split() == [host.name, "root"]
+            assert stdout.read().decode().split() == [host.name, sshd_hosts.user]
             with client.open_sftp() as sftp:
                 sftp.putfo(io.BytesIO(b"via sftp"), "/srv/sftp.txt")
         finally:

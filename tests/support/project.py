@@ -116,3 +116,17 @@ def current_release(root: Path) -> str | None:
     """Where a host's /srv/app/current points (read through the host's /srv as seen from here)."""
     link = root / "app" / "current"
     return os.readlink(link).rsplit("/", 1)[-1] if link.is_symlink() else None
+
+
+def local_env(root: Path, **extra: Any) -> dict[str, Any]:
+    """An inventory with two `connection: local` hosts under `root/hosts/` (no SSH needed)."""
+    return {
+        "app": "oa-portal",
+        "deploy_to": "/unused",
+        "artifact": "artifacts/oa-portal-{{ version }}.tar.gz",
+        "hosts": {
+            "web1": {"connection": "local", "roles": ["app"], "deploy_to": str(root / "hosts" / "web1")},
+            "web2": {"connection": "local", "roles": ["app"], "deploy_to": str(root / "hosts" / "web2")},
+        },
+        **extra,
+    }

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from pydantic import SecretStr
 
 from release.errors import BadInput, ExitStatus, SourceError
@@ -29,24 +28,6 @@ def bad(id: str, text: str, line: int, where: str, gist: str, marks: Any = ()) -
     """One row: the YAML, and the line, dotted path and a fragment of the message it must be refused with."""
     return pytest.param(text, line, where, gist, id=id, marks=marks)
 
-
-MERGE_BUG = pytest.mark.xfail(
-    reason="BUG: yamlsrc._build constructs the '<<' key (ConstructorError escapes as a traceback) "
-    "before its own merge-key check can run",
-    strict=True,
-    raises=yaml.constructor.ConstructorError,
-)
-TAG_BUG = pytest.mark.xfail(
-    reason="BUG: yamlsrc._build runs outside parse_yaml's try: ConstructorError (unknown tag) escapes",
-    strict=True,
-    raises=yaml.constructor.ConstructorError,
-)
-TYPO_BUG = pytest.mark.xfail(
-    reason="BUG: validation_error reports pydantic's first error (deploy_to missing, line 1) instead of "
-    "the misspelled key that caused it",
-    strict=True,
-    raises=AssertionError,
-)
 
 # fmt: off
 BAD_INVENTORIES = [
@@ -160,7 +141,7 @@ BAD_INVENTORIES = [
         artifact: a.tar.gz
         hosts:
           app1: {address: 10.0.0.11}
-        """, 2, "deploy_too", "unknown key (check its spelling", marks=TYPO_BUG),
+        """, 2, "deploy_too", "unknown key (check its spelling"),
     bad("keep-releases-one", """
         app: oa-portal
         deploy_to: /opt/oa-portal
@@ -292,7 +273,7 @@ BAD_INVENTORIES = [
           app1:
             <<: *defaults
             address: 10.0.0.11
-        """, 6, "hosts.app1", "YAML merge keys (<<) are not supported", marks=MERGE_BUG),
+        """, 7, "hosts.app1", "YAML merge keys (<<) are not supported"),
     # --- window
     bad("window-time-unquoted", """
         app: oa-portal
@@ -417,13 +398,10 @@ def test_yaml_syntax_error_names_its_line(inventory: Any, text: str, line: int, 
 
 
 @pytest.mark.parametrize(
-    ("text", "gist"),
-    [
-        pytest.param("just a string\n", "the inventory must be a mapping of keys", id="scalar"),
-        pytest.param("- app: oa-portal\n", "the inventory must be a mapping of keys", id="list"),
-    ],
+    "text",
+    [pytest.param("just a string\n", id="scalar"), pytest.param("- app: oa-portal\n", id="list")],
 )
-def test_inventory_must_be_a_mapping(inventory: Any, text: str, gist: str) -> None:
+def test_inventory_must_be_a_mapping(inventory: Any, text: str) -> None:
     error = inventory.error(text)
     assert str(error) == f"{FILE}:1: the inventory must be a mapping of keys (app, deploy_to, hosts, …)"
 
@@ -433,7 +411,6 @@ def test_empty_inventory_file_has_no_line(inventory: Any) -> None:
     assert str(error) == f"{FILE}: the inventory must be a mapping of keys (app, deploy_to, hosts, …)"
 
 
-@TAG_BUG
 def test_unknown_yaml_tag_is_a_source_error(inventory: Any) -> None:
     # Ansible users write `!vault |`; it must be a file:line message, not a traceback.
     error = inventory.error("""
@@ -659,11 +636,6 @@ def test_unknown_environment_in_an_empty_inventory(inventory: Any) -> None:
 
 
 @pytest.mark.parametrize("name", ["../prod", "../../etc/passwd", "sub/prod", ".hidden", "prod/..", ""])
-@pytest.mark.xfail(
-    reason="BUG: inventory.py:176 check_name raises ValueError (a traceback, exit 1), not BadInput (exit 2)",
-    strict=True,
-    raises=ValueError,
-)
 def test_environment_name_with_path_parts_is_bad_input(inventory: Any, tmp_path: Path, name: str) -> None:
     (tmp_path / "prod.yml").write_text("app: outside\n")  # what `../prod` would read
     with pytest.raises(BadInput, match=r"environment name .* may hold only letters, digits"):

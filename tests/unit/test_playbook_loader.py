@@ -254,46 +254,44 @@ def test_bad_playbook(playbook_file: Path, text: str, line: int | None, where: s
 
 
 def test_yaml_syntax_error_in_playbook(playbook_file: Path) -> None:
-    error = refused(playbook_file, """
+    error = refused(
+        playbook_file,
+        """
         - hosts: app
           tasks:
             - shell: {cmd: ls
             - switch_current: {}
-        """)
+        """,
+    )
     assert error.line == 4
     assert str(error).startswith(f"{FILE}:4: YAML syntax error: ")
 
 
-@pytest.mark.xfail(
-    reason="BUG: loader.py:54-55 wraps a single-play mapping in a list after the lines were recorded "
-    "under loc (), so every error in it is reported at line 1 with a '[0].' path",
-    strict=True,
-    raises=AssertionError,
-)
 def test_single_play_mapping_errors_keep_their_line(playbook_file: Path) -> None:
-    error = refused(playbook_file, """
+    error = refused(
+        playbook_file,
+        """
         name: One play
         hosts: app
         tasks:
           - name: Run it
             shel: {cmd: ls}
-        """)
+        """,
+    )
     assert error.line == 5
     assert error.message == f"unknown module 'shel'; modules: {MODULES}"
 
 
-@pytest.mark.xfail(
-    reason="BUG: loader.py:101-111 does not check `tags`; `tags: 5` crashes with TypeError",
-    strict=True,
-    raises=TypeError,
-)
 def test_tags_of_the_wrong_type_are_refused(playbook_file: Path) -> None:
-    error = refused(playbook_file, """
+    error = refused(
+        playbook_file,
+        """
         - hosts: app
           tasks:
             - switch_current: {}
               tags: 5
-        """)
+        """,
+    )
     assert (error.line, error.where) == (4, "[0].tasks[0].tags")
 
 
@@ -301,14 +299,17 @@ def test_tags_of_the_wrong_type_are_refused(playbook_file: Path) -> None:
 
 
 def test_templated_values_are_checked_at_run_time_not_load_time(playbook_file: Path) -> None:
-    book = load(playbook_file, """
+    book = load(
+        playbook_file,
+        """
         - hosts: app
           tasks:
             - http_check:
                 url: "{{ health.url }}"
                 expect_status: "{{ health.expect_status }}"
                 timeout: "{% if slow %}300{% else %}60{% endif %}"
-        """)
+        """,
+    )
     (task,) = book.plays[0].tasks
     assert task.args == {
         "url": "{{ health.url }}",
@@ -318,7 +319,9 @@ def test_templated_values_are_checked_at_run_time_not_load_time(playbook_file: P
 
 
 def test_task_and_play_fields(playbook_file: Path) -> None:
-    book = load(playbook_file, """
+    book = load(
+        playbook_file,
+        """
         - name: Deploy
           hosts: app
           serial: 2
@@ -333,19 +336,32 @@ def test_task_and_play_fields(playbook_file: Path) -> None:
               tags: [switch, fast]
         - tasks:
             - service: {systemd: oa-portal}
-        """)
+        """,
+    )
     first, second = book.plays
     assert (first.name, first.hosts, first.serial, first.loc) == ("Deploy", "app", 2, (0,))
     assert first.tasks[0] == Task(
-        name="Migrate", module="shell", args={"cmd": "./migrate", "timeout": 600}, loc=(0, "tasks", 0),
-        when="version != '1.0'", run_once=True, tags=("db",),
+        name="Migrate",
+        module="shell",
+        args={"cmd": "./migrate", "timeout": 600},
+        loc=(0, "tasks", 0),
+        when="version != '1.0'",
+        run_once=True,
+        tags=("db",),
     )
     assert first.tasks[1] == Task(
-        name="switch_current", module="switch_current", args={}, loc=(0, "tasks", 1),
-        when="True", run_once=False, tags=("switch", "fast"),
+        name="switch_current",
+        module="switch_current",
+        args={},
+        loc=(0, "tasks", 1),
+        when="True",
+        run_once=False,
+        tags=("switch", "fast"),
     )
     assert second == Play(
-        name="play 1", hosts="all", serial=None,
+        name="play 1",
+        hosts="all",
+        serial=None,
         tasks=[Task(name="service", module="service", args={"systemd": "oa-portal"}, loc=(1, "tasks", 0))],
         loc=(1,),
     )
@@ -356,7 +372,11 @@ def test_shipped_deploy_playbook_loads() -> None:
     (play,) = book.plays
     assert (play.hosts, play.serial) == ("app", None)
     assert [t.module for t in play.tasks] == [
-        "upload_release", "link_shared", "switch_current", "service", "http_check"
+        "upload_release",
+        "link_shared",
+        "switch_current",
+        "service",
+        "http_check",
     ]
     assert [t.when for t in play.tasks] == [None, None, None, "service", "health"]
 

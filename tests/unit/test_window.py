@@ -217,9 +217,7 @@ def test_table_has_enough_cases() -> None:
 
 def test_closed_reason_mentions_next_opening_with_day() -> None:
     decision = evaluate(WindowPolicy.model_validate(FREEZE_MARCH), sh("2026-03-14 10:00"))
-    assert decision.reason == (
-        "freeze 2026-03-01..2026-03-15 (10:00 Asia/Shanghai); opens Mon 2026-03-16 00:00"
-    )
+    assert decision.reason == ("freeze 2026-03-01..2026-03-15 (10:00 Asia/Shanghai); opens Mon 2026-03-16 00:00")
 
 
 def test_decision_at_boundaries_is_consistent() -> None:
@@ -234,9 +232,7 @@ def test_decision_at_boundaries_is_consistent() -> None:
         assert evaluate(window, decision.next_close.astimezone(UTC) - timedelta(microseconds=1)).open
 
 
-@pytest.mark.parametrize(
-    "wall", ["2026-11-24 02:00", "2026-11-24 14:02", "2026-10-10 10:00", "2027-01-04 10:00"]
-)
+@pytest.mark.parametrize("wall", ["2026-11-24 02:00", "2026-11-24 14:02", "2026-10-10 10:00", "2027-01-04 10:00"])
 def test_utc_and_shanghai_input_decide_the_same(wall: str) -> None:
     window = WindowPolicy()
     local = sh(wall)
