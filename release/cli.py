@@ -20,8 +20,9 @@ from release import render
 from release.clock import FixedClock
 from release.context import Context
 from release.deploy import DeployFailed, DeployReport, DeployRequest, deploy
-from release.errors import BadInput, ExitStatus, ReleaseError
-from release.log import setup_console, start_run_log
+from release.errors import BadInput, ExitStatus, Refused, ReleaseError
+from release.isolation import comparison
+from release.log import redactor, setup_console, start_run_log
 from release.rollback import RollbackRequest, rollback
 from release.status import status
 
@@ -48,7 +49,7 @@ def _ctx(typer_ctx: typer.Context, json_output: bool = False) -> Context:
 def _emit(ctx: Context, data: Any, human: Any = None) -> None:
     """JSON on stdout for --json, otherwise the human rendering."""
     if ctx.json_output:
-        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+        sys.stdout.write(redactor.mask(json.dumps(data, indent=2, ensure_ascii=False, default=str)) + "\n")
     elif human is not None:
         human()
 
@@ -207,6 +208,16 @@ def window_command(
         ctx.clock = FixedClock(moment)
     data = window_decision(ctx, environment).to_json()
     _emit(ctx, data, lambda: render.window_text(render.stdout_console(), env, data))
+
+
+@app.command("check-isolation")
+def check_isolation_command(typer_ctx: typer.Context, json_output: JsonOpt = False) -> None:
+    """Compare every environment's database and hosts; exit 3 if two share one."""
+    ctx = _ctx(typer_ctx, json_output)
+    data = comparison(ctx.inventory_dir)
+    _emit(ctx, data, lambda: render.isolation_table(render.stdout_console(), data))
+    if data["conflicts"]:
+        raise Refused("environments are not isolated:\n" + "\n".join(f"  {c['message']}" for c in data["conflicts"]))
 
 
 def _confirm(ctx: Context, env_name: str, yes: bool, question: str) -> None:

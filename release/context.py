@@ -11,6 +11,7 @@ from rich.console import Console
 
 from release.clock import Clock, SystemClock
 from release.inventory import Environment, load_environment
+from release.isolation import check_isolation
 from release.ledger import Ledger
 from release.log import redactor
 from release.progress import LiveProgress, LogProgress
@@ -45,9 +46,10 @@ class Context:
         return self.settings.operator_name()
 
     def environment(self, name: str) -> Environment:
-        """Load an environment and register its secrets for masking."""
+        """Load an environment, register its secrets for masking, and refuse it if not isolated."""
         env = load_environment(self.inventory_dir, name)
         redactor.add(*env.secrets)
+        check_isolation(env, self.inventory_dir)
         return env
 
     def progress(self, hosts: list[str], title: str) -> LiveProgress | LogProgress:

@@ -171,8 +171,12 @@ def environment_names(inventory_dir: Path) -> list[str]:
     return sorted(p.stem for p in inventory_dir.glob("*.yml"))
 
 
-def load_environment(inventory_dir: Path, name: str) -> Environment:
-    """Load and validate `inventory_dir/<name>.yml`."""
+def load_environment(inventory_dir: Path, name: str, require_variables: bool = True) -> Environment:
+    """Load and validate `inventory_dir/<name>.yml`.
+
+    With `require_variables` False an unset `${VAR}` stays as written (the isolation check compares
+    other environments without needing their secrets).
+    """
     try:
         check_name(name, "environment name")
     except ValueError as exc:
@@ -185,7 +189,7 @@ def load_environment(inventory_dir: Path, name: str) -> Environment:
     if not isinstance(source.data, dict):
         raise source.error((), "the inventory must be a mapping of keys (app, deploy_to, hosts, …)")
     variables = _variables(inventory_dir)
-    data = _substitute(source.data, (), source, variables)
+    data = _substitute(source.data, (), source, variables, require_variables)
     try:
         inventory = Inventory.model_validate(data)
     except ValidationError as exc:
@@ -204,15 +208,17 @@ def _variables(inventory_dir: Path) -> dict[str, str]:
     return merged
 
 
-def _substitute(value: Any, loc: Loc, source: YamlSource, variables: dict[str, str]) -> Any:
+def _substitute(value: Any, loc: Loc, source: YamlSource, variables: dict[str, str], required: bool = True) -> Any:
     if isinstance(value, dict):
-        return {k: _substitute(v, loc + (k,), source, variables) for k, v in value.items()}
+        return {k: _substitute(v, loc + (k,), source, variables, required) for k, v in value.items()}
     if isinstance(value, list):
-        return [_substitute(v, loc + (i,), source, variables) for i, v in enumerate(value)]
+        return [_substitute(v, loc + (i,), source, variables, required) for i, v in enumerate(value)]
     if isinstance(value, str) and "${" in value:
 
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
+            if name not in variables and not required:
+                return match.group(0)
             if name not in variables:
                 raise source.error(loc, f"${{{name}}} is not set: export it or add it to a .env file")
             return variables[name]

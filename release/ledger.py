@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 
 from release.clock import Clock, iso
+from release.log import redactor
 
 metadata = MetaData()
 
@@ -150,12 +151,16 @@ class Ledger:
     def start_run(self, **values: Any) -> int:
         """Record a run as `running` and return its id."""
         values = {**values, "hosts": json.dumps(values.get("hosts", []))}
+        if values.get("reason"):
+            values["reason"] = redactor.mask(values["reason"])
         values.setdefault("status", "running")
         values.setdefault("started_at", self.now())
         values.setdefault("controller", controller_name())
         values.setdefault("pid", os.getpid())
         with self.engine.begin() as conn:
-            return int(conn.execute(insert(runs).values(**values)).inserted_primary_key[0])
+            key = conn.execute(insert(runs).values(**values)).inserted_primary_key
+        assert key is not None
+        return int(key[0])
 
     def finish_run(self, run_id: int, status: str, error: str | None = None, **values: Any) -> None:
         """Mark a run ended."""
@@ -165,7 +170,7 @@ class Ledger:
             conn.execute(
                 update(runs)
                 .where(runs.c.id == run_id)
-                .values(status=status, finished_at=self.now(), error=error, **values)
+                .values(status=status, finished_at=self.now(), error=redactor.mask(error) if error else None, **values)
             )
 
     def history(self, env: str | None = None, limit: int = 20) -> list[Run]:
@@ -208,7 +213,12 @@ class Ledger:
         with self.engine.begin() as conn:
             conn.execute(
                 insert(events).values(
-                    env=env, at=self.now(), kind=kind, operator=operator, message=message, data=json.dumps(data)
+                    env=env,
+                    at=self.now(),
+                    kind=kind,
+                    operator=operator,
+                    message=redactor.mask(message),
+                    data=redactor.mask(json.dumps(data)),
                 )
             )
 

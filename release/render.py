@@ -111,3 +111,17 @@ def window_text(console: Console, env: str, data: dict[str, Any]) -> None:
         console.print(f"  next closing: {data['next_close']}")
     for warning in data["warnings"]:
         console.print(f"[yellow]warning:[/] {warning}")
+
+
+def isolation_table(console: Console, data: dict[str, Any]) -> None:
+    """Each environment's database and host directories, then the verdict."""
+    table = Table(title="environment isolation", title_justify="left")
+    for column in ("env", "database", "hosts (address:deploy_to)"):
+        table.add_column(column, overflow="fold")
+    for row in data["environments"]:
+        table.add_row(row["env"], row["database"], "\n".join(row["hosts"]))
+    console.print(table)
+    if not data["conflicts"]:
+        console.print("[green]isolated:[/] no two environments share a database or a host directory")
+    for conflict in data["conflicts"]:
+        console.print(f"[red]CONFLICT:[/] {conflict['message']}")

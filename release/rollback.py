@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from loguru import logger
 
@@ -90,13 +91,13 @@ def _rollback(
     good = set(ctx.ledger.succeeded_release_ids(env.name))
     targets: dict[str, str] = {}
     currents: dict[str, str | None] = {}
-    for outcome in states:
-        current, releases = outcome.value  # type: ignore[misc]
-        currents[outcome.host.name] = current
+    for state in states:
+        current, releases = cast(tuple[str | None, list[str]], state.value)
+        currents[state.host.name] = current
         try:
-            targets[outcome.host.name] = choose_target(current, releases, good, request.to)
+            targets[state.host.name] = choose_target(current, releases, good, request.to)
         except BadInput as exc:
-            raise BadInput(f"{outcome.host.name}: {exc}") from None
+            raise BadInput(f"{state.host.name}: {exc}") from None
     chosen = sorted(set(targets.values()))
     run_id = ctx.ledger.start_run(
         env=env.name,
@@ -132,8 +133,8 @@ def _rollback(
                 run_rollback_playbook(env, book, hosts, targets, progress)
             except OperationFailed as exc:
                 error = f"switched back, but the rollback playbook failed: {exc}"
-        for outcome in outcomes:
-            progress.finished(outcome.name, outcome.status == "switched" and not error, outcome.detail)
+        for row in outcomes:
+            progress.finished(row.name, row.status == "switched" and not error, row.detail)
     ctx.ledger.finish_run(run_id, "failed" if error else "succeeded", error=error)
     report = DeployReport(
         env.name, version_of(chosen[-1]), chosen[-1], run_id, "failed" if error else "succeeded", outcomes, [], error

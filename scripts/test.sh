@@ -15,4 +15,6 @@ status=0
 .venv/bin/python -m pytest -q "$@" || status=$?
 say "ruff"
 .venv/bin/ruff check release tests bench demo || status=$((status ? status : 1))
+say "mypy"
+.venv/bin/mypy release || status=$((status ? status : 1))
 exit "$status"

@@ -186,10 +186,11 @@ def test_old_releases_and_their_artifacts_are_cleaned_up(project: Project, sshd_
     assert project.run("rollback", "test").code == 0
     assert project.run("rollback", "test").code == 0
     assert [current_release(h.srv) for h in sshd_hosts.hosts] == [ids[-3]] * 3
-    result = project.run("deploy", "test", "--version", "1.4.0", "--json")  # current (ids[-3]) is kept
+    result = project.run("deploy", "test", "--version", "1.4.0", "--json")
     assert result.code == 0
     kept = sorted(p.name for p in (sshd_hosts.hosts[0].srv / "app" / "releases").iterdir())
-    assert ids[-3] in kept and result.json()["release_id"] in kept and len(kept) == 3
+    # the newest three, plus the previous release (ids[-3], current before this deploy) which is never removed
+    assert kept == sorted([ids[-3], ids[-2], ids[-1], result.json()["release_id"]])
 
 
 def test_serial_batches_and_run_once(project: Project, sshd_hosts: SshdCluster, health: HealthServer) -> None:

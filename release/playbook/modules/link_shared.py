@@ -13,6 +13,7 @@ Links are relative, so they resolve the same however the host's filesystem is mo
 from __future__ import annotations
 
 import posixpath
+from functools import partial
 
 from pydantic import field_validator
 
@@ -52,5 +53,5 @@ class LinkShared(Module):
                 f"{{ test -e {q(shared)} || mkdir -p {q(shared)}; }} && rm -rf {q(inside)} && "
                 f"mkdir -p {q(posixpath.dirname(inside))} && ln -s {q(target)} {q(inside)}"
             )
-            steps.append(Step(f"link {item} -> shared/{item}", lambda c=command: ctx.host.run(c)))
+            steps.append(Step(f"link {item} -> shared/{item}", partial(ctx.host.run, command)))
         return steps
