@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
@@ -17,12 +16,14 @@ from loguru import logger
 
 from release import lock as locks
 from release import render
+from release.cli_backup import app as backup_app
+from release.cli_common import EnvArg, JsonOpt, LockWaitOpt, YesOpt, context_of, emit, typed_confirmation
 from release.clock import FixedClock
 from release.context import Context
 from release.deploy import DeployFailed, DeployReport, DeployRequest, deploy
 from release.errors import BadInput, ExitStatus, Refused, ReleaseError
 from release.isolation import comparison
-from release.log import redactor, setup_console, start_run_log
+from release.log import setup_console, start_run_log
 from release.rollback import RollbackRequest, rollback
 from release.status import status
 
@@ -34,25 +35,6 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-EnvArg = Annotated[str, typer.Argument(help="Environment: the inventory file's name without .yml (prod, test).")]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-LockWaitOpt = Annotated[float, typer.Option("--lock-wait", help="Wait up to SECONDS for another deploy's lock.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
-
-
-def _ctx(typer_ctx: typer.Context, json_output: bool = False) -> Context:
-    ctx: Context = typer_ctx.obj
-    ctx.json_output = ctx.json_output or json_output
-    return ctx
-
-
-def _emit(ctx: Context, data: Any, human: Any = None) -> None:
-    """JSON on stdout for --json, otherwise the human rendering."""
-    if ctx.json_output:
-        sys.stdout.write(redactor.mask(json.dumps(data, indent=2, ensure_ascii=False, default=str)) + "\n")
-    elif human is not None:
-        human()
-
 
 def _report(ctx: Context, operation: Callable[[], DeployReport]) -> None:
     """Run a deploy or rollback and print its per-host table (or JSON), also when it failed."""
@@ -60,9 +42,12 @@ def _report(ctx: Context, operation: Callable[[], DeployReport]) -> None:
         report = operation()
     except DeployFailed as failed:
         report = failed.report
-        _emit(ctx, report.to_json(), lambda: render.deploy_report(ctx.console, report))
+        emit(ctx, report.to_json(), lambda: render.deploy_report(ctx.console, report))
         raise
-    _emit(ctx, report.to_json(), lambda: render.deploy_report(ctx.console, report))
+    emit(ctx, report.to_json(), lambda: render.deploy_report(ctx.console, report))
+
+
+app.add_typer(backup_app, name="backup")
 
 
 @app.callback()
@@ -107,14 +92,30 @@ def deploy_command(
     max_wait: Annotated[
         float, typer.Option("--max-wait", min=0, help="Refuse --wait-for-window waits longer than HOURS.")
     ] = 16,
+    no_dump: Annotated[
+        bool,
+        typer.Option(
+            "--no-dump", help="Skip the pre-release database dump (needs --break-glass where a window is set)."
+        ),
+    ] = False,
     yes: YesOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Deploy a version: guards, upload, switch, restart, health check; switch back on any failure."""
-    ctx = _ctx(typer_ctx, json_output)
+    """Deploy a version: guards, pre-release dump, upload, switch, restart, health check; switch back on failure."""
+    ctx = context_of(typer_ctx, json_output)
     hosts = [h.strip() for item in limit or [] for h in item.split(",") if h.strip()]
     request = DeployRequest(
-        env, version, artifact, dry_run, hosts, reason, break_glass, lock_wait, wait_for_window, max_wait * 3600
+        env,
+        version,
+        artifact,
+        dry_run,
+        hosts,
+        reason,
+        break_glass,
+        lock_wait,
+        wait_for_window,
+        max_wait * 3600,
+        no_dump,
     )
     if not dry_run:
         start_run_log(ctx.project_dir, env, "deploy")
@@ -133,23 +134,28 @@ def rollback_command(
     break_glass: Annotated[
         str | None, typer.Option("--break-glass", help="Roll back although the window (rollback: window) is closed.")
     ] = None,
+    with_db: Annotated[
+        bool, typer.Option("--with-db", help="Also restore the database dump taken before the release being undone.")
+    ] = False,
     lock_wait: LockWaitOpt = 0,
     yes: YesOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Switch every host back to the previous release (or --to VERSION); no upload, seconds."""
-    ctx = _ctx(typer_ctx, json_output)
+    ctx = context_of(typer_ctx, json_output)
     start_run_log(ctx.project_dir, env, "rollback")
-    _confirm(ctx, env, yes, f"Roll back {env}" + (f" to {to}?" if to else " to the previous release?"))
-    _report(ctx, lambda: rollback(ctx, RollbackRequest(env, to, reason, break_glass, lock_wait)))
+    if not with_db:  # --with-db asks its own, stronger question once it knows the dump
+        _confirm(ctx, env, yes, f"Roll back {env}" + (f" to {to}?" if to else " to the previous release?"))
+    request = RollbackRequest(env, to, reason, break_glass, lock_wait, with_db, typed_confirmation(ctx, env, yes))
+    _report(ctx, lambda: rollback(ctx, request))
 
 
 @app.command("status")
 def status_command(typer_ctx: typer.Context, env: EnvArg, json_output: JsonOpt = False) -> None:
     """Per host: current version, release, reachability; the lock holder; the window."""
-    ctx = _ctx(typer_ctx, json_output)
+    ctx = context_of(typer_ctx, json_output)
     data = status(ctx, env)
-    _emit(ctx, data, lambda: render.status_table(render.stdout_console(), data))
+    emit(ctx, data, lambda: render.status_table(render.stdout_console(), data))
 
 
 @app.command("history")
@@ -160,9 +166,9 @@ def history_command(
     json_output: JsonOpt = False,
 ) -> None:
     """Releases and rollbacks from the ledger, newest first."""
-    ctx = _ctx(typer_ctx, json_output)
+    ctx = context_of(typer_ctx, json_output)
     runs = [run.to_json() for run in ctx.ledger.history(env, limit)]
-    _emit(ctx, runs, lambda: render.history_table(render.stdout_console(), runs))
+    emit(ctx, runs, lambda: render.history_table(render.stdout_console(), runs))
 
 
 @app.command("unlock")
@@ -174,10 +180,10 @@ def unlock_command(
     json_output: JsonOpt = False,
 ) -> None:
     """Clear a deploy lock whose process is gone (a killed or crashed deploy)."""
-    ctx = _ctx(typer_ctx, json_output)
+    ctx = context_of(typer_ctx, json_output)
     ctx.environment(env)
     cleared = locks.clear(ctx.ledger, env, ctx.operator, reason, force)
-    _emit(
+    emit(
         ctx,
         {"env": env, "cleared": cleared.to_json()},
         lambda: ctx.console.print(f"cleared lock: {cleared.describe()}"),
@@ -196,7 +202,7 @@ def window_command(
     """Is the release window open (now, or --at a time)? Why, and when it next opens and closes."""
     from release.guards import window_decision
 
-    ctx = _ctx(typer_ctx, json_output)
+    ctx = context_of(typer_ctx, json_output)
     environment = ctx.environment(env)
     if at is not None:
         policy = environment.inventory.window
@@ -207,15 +213,15 @@ def window_command(
             raise BadInput(f'--at {at!r}: use "YYYY-MM-DD HH:MM"') from None
         ctx.clock = FixedClock(moment)
     data = window_decision(ctx, environment).to_json()
-    _emit(ctx, data, lambda: render.window_text(render.stdout_console(), env, data))
+    emit(ctx, data, lambda: render.window_text(render.stdout_console(), env, data))
 
 
 @app.command("check-isolation")
 def check_isolation_command(typer_ctx: typer.Context, json_output: JsonOpt = False) -> None:
     """Compare every environment's database and hosts; exit 3 if two share one."""
-    ctx = _ctx(typer_ctx, json_output)
+    ctx = context_of(typer_ctx, json_output)
     data = comparison(ctx.inventory_dir)
-    _emit(ctx, data, lambda: render.isolation_table(render.stdout_console(), data))
+    emit(ctx, data, lambda: render.isolation_table(render.stdout_console(), data))
     if data["conflicts"]:
         raise Refused("environments are not isolated:\n" + "\n".join(f"  {c['message']}" for c in data["conflicts"]))
 

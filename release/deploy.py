@@ -11,7 +11,7 @@ from loguru import logger
 from release.artifact import prepare_artifact, resolve_artifact
 from release.context import Context
 from release.defaults import playbook_path
-from release.errors import BadInput, OperationFailed, Refused
+from release.errors import BadInput, OperationFailed, Refused, ReleaseError
 from release.guards import check_deploy_allowed
 from release.hosts import Host, q, run_parallel
 from release.inventory import Environment
@@ -38,6 +38,7 @@ class DeployRequest:
     lock_wait: float = 0
     wait_for_window: bool = False
     max_wait: float = 16 * 3600
+    no_dump: bool = False
 
 
 @dataclass
@@ -102,8 +103,10 @@ def deploy(ctx: Context, request: DeployRequest) -> DeployReport:
     playbook, rollback_book = load_playbooks(env)
     hosts = build_hosts(env, request.limit)
     run = RunState(env=env, release_id=release_id, version=version, artifact=artifact, dry_run=request.dry_run)
+    if request.no_dump and env.inventory.window is not None and not request.break_glass:
+        raise BadInput(f"--no-dump on {env.name} (it has a release window) needs --break-glass 'reason'")
     if request.dry_run:
-        return _dry_run(ctx, env, run, playbook, hosts)
+        return _dry_run(ctx, env, run, playbook, hosts, dump=_wants_dump(env, request))
     reason = check_deploy_allowed(ctx, env, request)
     with deploy_lock(ctx.ledger, env.name, ctx.operator, "deploy", version, wait=request.lock_wait):
         ctx.ledger.mark_interrupted()
@@ -126,6 +129,22 @@ def deploy(ctx: Context, request: DeployRequest) -> DeployReport:
         return _deploy_run(ctx, env, run, run_id, playbook, rollback_book, hosts)
 
 
+def _wants_dump(env: Environment, request: DeployRequest) -> bool:
+    return env.inventory.database is not None and not request.no_dump
+
+
+def _pre_release_dump(ctx: Context, env: Environment, run_id: int, release_id: str) -> None:
+    """Dump the database before any host changes; the dump is pinned to this release. Failure stops the deploy."""
+    from release.backup.service import take_backup
+
+    try:
+        backup = take_backup(ctx, env, "pre-release", release_id)
+    except (ReleaseError, OSError) as exc:
+        ctx.ledger.finish_run(run_id, "failed", error=f"pre-release dump failed: {exc}")
+        raise OperationFailed(f"pre-release dump of {env.name} failed, nothing was changed: {exc}") from None
+    ctx.ledger.update_run(run_id, backup_id=backup.id)
+
+
 def preflight(hosts: list[Host]) -> None:
     """Reach every host (host keys checked) before anything changes anywhere; refuse if one fails."""
     failures = [o for o in run_parallel(hosts, lambda h: h.run("true")) if not o.ok]
@@ -135,12 +154,21 @@ def preflight(hosts: list[Host]) -> None:
         raise Refused(f"preflight: {len(failures)} host(s) cannot be used, nothing was changed:\n{lines}")
 
 
-def _dry_run(ctx: Context, env: Environment, run: RunState, playbook: Playbook, hosts: list[Host]) -> DeployReport:
+def _dry_run(
+    ctx: Context, env: Environment, run: RunState, playbook: Playbook, hosts: list[Host], dump: bool
+) -> DeployReport:
     try:
         runner = PlaybookRunner(playbook, run, _variables(env, run), _quiet())
         tasks = runner.run_all(hosts)
     finally:
         _close(hosts)
+    db = env.inventory.database
+    if dump and db:
+        where = f"on {db.dump_via}" if db.dump_via else "from this machine"
+        dump_task = TaskReport(
+            "controller", "Pre-release dump", "planned", [f"dump {db.engine} database {db.name} {where}"]
+        )
+        tasks.insert(0, dump_task)
     outcomes = [HostOutcome(h.name, h.address, "planned", run.release_id) for h in hosts]
     return DeployReport(env.name, run.version, run.release_id, None, "planned", outcomes, tasks)
 

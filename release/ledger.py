@@ -82,6 +82,27 @@ locks = Table(
 )
 
 
+backups = Table(
+    "backups",
+    metadata,
+    Column("id", String(160), primary_key=True),
+    Column("env", String(64), nullable=False, index=True),
+    Column("engine", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),  # scheduled | manual | pre-release | safety
+    Column("created_at", String(40), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("release_id", String(96)),
+    Column("pinned", Boolean, nullable=False, default=False),
+    Column("verified_at", String(40)),
+    Column("path", Text, nullable=False),
+    Column("format", String(32), nullable=False),
+    Column("server_version", String(64)),
+    Column("database", String(255)),
+    Column("tables", Text),
+)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -161,6 +182,11 @@ class Ledger:
             key = conn.execute(insert(runs).values(**values)).inserted_primary_key
         assert key is not None
         return int(key[0])
+
+    def update_run(self, run_id: int, **values: Any) -> None:
+        """Change fields of a running run (the pre-release dump's id, for example)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
 
     def finish_run(self, run_id: int, status: str, error: str | None = None, **values: Any) -> None:
         """Mark a run ended."""

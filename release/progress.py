@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import TracebackType
 
 from loguru import logger
 from rich.console import Console
 from rich.live import Live
+from rich.progress import DownloadColumn, TextColumn, TimeElapsedColumn, TransferSpeedColumn
+from rich.progress import Progress as RichProgress
 from rich.spinner import Spinner
 from rich.table import Table
 
@@ -72,3 +76,15 @@ class LiveProgress:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._live.__exit__(exc_type, exc, tb)
+
+
+@contextmanager
+def transfer_progress(console: Console, enabled: bool, title: str) -> Iterator[Callable[[int], None]]:
+    """Bytes and rate of a stream of unknown length (a dump): a Rich bar on a terminal, nothing elsewhere."""
+    if not enabled:
+        yield lambda _count: None
+        return
+    columns = (TextColumn("{task.description}"), DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn())
+    with RichProgress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(title, total=None)
+        yield lambda count: bar.advance(task, count)

@@ -125,3 +125,33 @@ def isolation_table(console: Console, data: dict[str, Any]) -> None:
         console.print("[green]isolated:[/] no two environments share a database or a host directory")
     for conflict in data["conflicts"]:
         console.print(f"[red]CONFLICT:[/] {conflict['message']}")
+
+
+def backups_table(console: Console, rows: list[dict[str, Any]]) -> None:
+    """Backups, newest first."""
+    if not rows:
+        console.print("no backups recorded yet")
+        return
+    table = Table()
+    for column in ("id", "kind", "created (UTC)", "size", "release", "verified", "path"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["id"],
+            row["kind"],
+            row["created_at"][:16].replace("T", " "),
+            _size(row["size"]),
+            row["release_id"] or "",
+            row["verified_at"] or "",
+            row["path"],
+        )
+    console.print(table)
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{count} B"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import cast
 
 from loguru import logger
 
+from release.backup.catalog import Backup
 from release.context import Context
 from release.deploy import DeployFailed, DeployReport, HostOutcome, load_playbooks, run_rollback_playbook
 from release.errors import BadInput, OperationFailed, Refused
@@ -29,6 +32,8 @@ class RollbackRequest:
     reason: str | None = None
     break_glass: str | None = None
     lock_wait: float = 0
+    with_db: bool = False
+    confirm: Callable[[str], bool] | None = None  # asks a person; None: no terminal, so --yes is required
 
 
 def choose_target(current: str | None, releases: list[str], good: set[str], to: str | None) -> str:
@@ -58,6 +63,39 @@ def choose_target(current: str | None, releases: list[str], good: set[str], to: 
             f"name one with --to VERSION (releases: {', '.join(pool)})"
         )
     return max(trusted)
+
+
+def _restore_database(ctx: Context, env: Environment, undone: str | None, request: RollbackRequest) -> Backup:
+    """Restore the dump pinned to the release being undone (a safety dump is taken first)."""
+    from release.backup.catalog import pinned_to
+    from release.backup.service import restore_backup
+
+    if env.inventory.database is None:
+        raise BadInput(f"--with-db: {env.name} has no database in its inventory")
+    backup = pinned_to(ctx.ledger, env.name, undone) if undone else None
+    if backup is None:
+        raise BadInput(
+            f"--with-db: no pre-release dump is pinned to {undone or 'the current release'}; "
+            f"roll back the code alone, or restore a backup by id (release backup list {env.name})"
+        )
+    age = ctx.clock.now() - datetime.fromisoformat(backup.created_at)
+    warning = (
+        f"The database of {env.name} will be restored to its state before {undone} "
+        f"(dump {backup.id}, taken {backup.created_at}, {_age(age.total_seconds())} ago). "
+        "Data written since then will be LOST."
+    )
+    logger.warning(warning)
+    if request.confirm is None:
+        raise Refused("--with-db overwrites the database and there is no terminal to confirm on: add --yes")
+    if not request.confirm(warning):
+        raise Refused("rollback cancelled: the environment name was not typed")
+    restore_backup(ctx, env, backup)
+    return backup
+
+
+def _age(seconds: float) -> str:
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{hours} h {rest // 60} min" if hours else f"{rest // 60} min"
 
 
 def rollback(ctx: Context, request: RollbackRequest) -> DeployReport:
@@ -99,6 +137,8 @@ def _rollback(
         except BadInput as exc:
             raise BadInput(f"{state.host.name}: {exc}") from None
     chosen = sorted(set(targets.values()))
+    undone = max((c for c in currents.values() if c), default=None)
+    restored = _restore_database(ctx, env, undone, request) if request.with_db else None
     run_id = ctx.ledger.start_run(
         env=env.name,
         kind="rollback",
@@ -110,6 +150,7 @@ def _rollback(
         or None,
         break_glass=bool(request.break_glass),
         hosts=[h.name for h in hosts],
+        backup_id=restored.id if restored else None,
     )
     progress = ctx.progress([h.name for h in hosts], f"rollback {env.name}")
     with progress:

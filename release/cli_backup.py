@@ -1,0 +1,65 @@
+"""`release backup …`: backups by hand (run, list, restore)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from release import render
+from release.cli_common import EnvArg, JsonOpt, YesOpt, context_of, emit, typed_confirmation
+from release.errors import BadInput, Refused
+
+app = typer.Typer(help="Backups by hand: run, list, restore.", no_args_is_help=True, rich_markup_mode=None)
+
+
+@app.command("run")
+def run_command(typer_ctx: typer.Context, env: EnvArg, json_output: JsonOpt = False) -> None:
+    """Dump the environment's database now (kind: manual)."""
+    from release.backup.service import take_backup
+
+    ctx = context_of(typer_ctx, json_output)
+    backup = take_backup(ctx, ctx.environment(env), "manual")
+    emit(ctx, backup.to_json(), lambda: ctx.console.print(f"backup {backup.id}: {backup.size} bytes -> {backup.path}"))
+
+
+@app.command("list")
+def list_command(typer_ctx: typer.Context, env: EnvArg, json_output: JsonOpt = False) -> None:
+    """The environment's backups, newest first."""
+    from release.backup.catalog import list_backups
+
+    ctx = context_of(typer_ctx, json_output)
+    ctx.environment(env)
+    rows = [b.to_json() for b in list_backups(ctx.ledger, env)]
+    emit(ctx, rows, lambda: render.backups_table(render.stdout_console(), rows))
+
+
+@app.command("restore")
+def restore_command(
+    typer_ctx: typer.Context,
+    env: EnvArg,
+    backup_id: Annotated[str, typer.Argument(help="The backup to restore (see: release backup list ENV).")],
+    yes: YesOpt = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Restore a backup (its sha256 is checked first, and a safety dump is taken before)."""
+    from release.backup.catalog import get
+    from release.backup.service import restore_backup
+
+    ctx = context_of(typer_ctx, json_output)
+    environment = ctx.environment(env)
+    backup = get(ctx.ledger, env, backup_id)
+    if backup is None:
+        raise BadInput(f"no backup {backup_id!r} for {env} (see: release backup list {env})")
+    confirm = typed_confirmation(ctx, env, yes)
+    warning = f"The database of {env} will be replaced by backup {backup.id} ({backup.created_at})."
+    if confirm is None:
+        raise Refused("restore overwrites the database and there is no terminal to confirm on: add --yes")
+    if not confirm(warning + " Data written since then will be LOST."):
+        raise Refused("restore cancelled: the environment name was not typed")
+    safety = restore_backup(ctx, environment, backup)
+    emit(
+        ctx,
+        {"restored": backup.to_json(), "safety": safety.to_json()},
+        lambda: ctx.console.print(f"restored {backup.id}; the previous state is kept as {safety.id}"),
+    )
