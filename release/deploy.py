@@ -126,6 +126,10 @@ def deploy(ctx: Context, request: DeployRequest) -> DeployReport:
         logger.info(
             "deploy {env} {version} as {rid} (run {run})", env=env.name, version=version, rid=release_id, run=run_id
         )
+        if _wants_dump(env, request):
+            _pre_release_dump(ctx, env, run_id, release_id)
+        elif env.inventory.database:
+            logger.warning("--no-dump: no pre-release dump of {env}; a rollback cannot restore its data", env=env.name)
         return _deploy_run(ctx, env, run, run_id, playbook, rollback_book, hosts)
 
 

@@ -64,6 +64,9 @@ def status_table(console: Console, data: dict[str, Any]) -> None:
         )
     else:
         console.print("lock: free")
+    backup = data["last_backup"]
+    if backup:
+        console.print(f"last backup: {backup['id']} ({backup['kind']}, {_size(backup['size'])})")
     window = data["window"]
     console.print(f"window: {'[green]open[/]' if window['open'] else '[red]closed[/]'} ({window['reason']})")
     for warning in window["warnings"]:

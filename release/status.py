@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from release.backup.catalog import list_backups
 from release.context import Context
 from release.guards import window_decision
 from release.hosts import Host, run_parallel
@@ -24,12 +25,13 @@ def status(ctx: Context, env_name: str) -> dict[str, Any]:
             host.close()
     rows = [_host_row(o.host, o.value, o.error) for o in outcomes]
     lock = holder(ctx.ledger, env.name)
+    backups = list_backups(ctx.ledger, env.name)
     return {
         "env": env.name,
         "hosts": rows,
         "lock": lock.to_json() if lock else None,
         "window": window_decision(ctx, env).to_json(),
-        "last_backup": None,
+        "last_backup": backups[0].to_json() if backups else None,
     }
 
 
