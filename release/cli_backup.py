@@ -10,7 +10,7 @@ from release import render
 from release.cli_common import EnvArg, JsonOpt, YesOpt, context_of, emit, typed_confirmation
 from release.errors import BadInput, Refused
 
-app = typer.Typer(help="Backups by hand: run, list, restore.", no_args_is_help=True, rich_markup_mode=None)
+app = typer.Typer(help="Backups: run, list, restore, prune, pin, unpin.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("run")
@@ -63,3 +63,47 @@ def restore_command(
         {"restored": backup.to_json(), "safety": safety.to_json()},
         lambda: ctx.console.print(f"restored {backup.id}; the previous state is kept as {safety.id}"),
     )
+
+
+@app.command("prune")
+def prune_command(
+    typer_ctx: typer.Context,
+    env: EnvArg,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be kept and removed.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Apply the retention policy (backup.retention); every backup is listed with the reason it stays or goes."""
+    from release.backup.prune import prune
+
+    ctx = context_of(typer_ctx, json_output)
+    lines = prune(ctx, ctx.environment(env), dry_run)
+    rows = [line.to_json() for line in lines]
+    emit(ctx, rows, lambda: render.prune_table(render.stdout_console(), rows, dry_run))
+
+
+def _pin(typer_ctx: typer.Context, env: str, backup_id: str, pinned: bool, json_output: bool) -> None:
+    from release.backup.catalog import get, set_fields
+
+    ctx = context_of(typer_ctx, json_output)
+    ctx.environment(env)
+    if get(ctx.ledger, env, backup_id) is None:
+        raise BadInput(f"no backup {backup_id!r} for {env} (see: release backup list {env})")
+    set_fields(ctx.ledger, backup_id, pinned=pinned)
+    word = "pinned" if pinned else "unpinned"
+    ctx.ledger.add_event(env, f"backup-{word}", ctx.operator, f"{word} {backup_id}")
+    emit(ctx, {"id": backup_id, "pinned": pinned}, lambda: ctx.console.print(f"{word} {backup_id}"))
+
+
+BackupIdArg = Annotated[str, typer.Argument(help="The backup id (see: release backup list ENV).")]
+
+
+@app.command("pin")
+def pin_command(typer_ctx: typer.Context, env: EnvArg, backup_id: BackupIdArg, json_output: JsonOpt = False) -> None:
+    """Keep a backup whatever the retention policy says."""
+    _pin(typer_ctx, env, backup_id, True, json_output)
+
+
+@app.command("unpin")
+def unpin_command(typer_ctx: typer.Context, env: EnvArg, backup_id: BackupIdArg, json_output: JsonOpt = False) -> None:
+    """Let the retention policy decide about a backup again."""
+    _pin(typer_ctx, env, backup_id, False, json_output)

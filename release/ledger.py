@@ -95,6 +95,7 @@ backups = Table(
     Column("release_id", String(96)),
     Column("pinned", Boolean, nullable=False, default=False),
     Column("verified_at", String(40)),
+    Column("verify_error", Text),
     Column("path", Text, nullable=False),
     Column("format", String(32), nullable=False),
     Column("server_version", String(64)),

@@ -158,3 +158,19 @@ def _size(count: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{count} B"
+
+
+def prune_table(console: Console, rows: list[dict[str, Any]], dry_run: bool) -> None:
+    """Keep or remove, with the reasons, for every backup."""
+    if not rows:
+        console.print("no backups")
+        return
+    table = Table(title="retention (dry run: nothing deleted)" if dry_run else "retention", title_justify="left")
+    for column in ("id", "kind", "created (UTC)", "", "why"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        verdict = "[green]keep[/]" if row["keep"] else ("[yellow]would remove[/]" if dry_run else "[red]removed[/]")
+        table.add_row(
+            row["id"], row["kind"], row["created_at"][:16].replace("T", " "), verdict, "; ".join(row["reasons"])
+        )
+    console.print(table)

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from release.ledger import Ledger, backups
 
@@ -29,6 +29,7 @@ class Backup:
     release_id: str | None = None
     pinned: bool = False
     verified_at: str | None = None
+    verify_error: str | None = None
     server_version: str | None = None
     database: str | None = None
     tables: dict[str, int] = field(default_factory=dict)
@@ -83,6 +84,12 @@ def set_fields(ledger: Ledger, backup_id: str, **values: Any) -> None:
     """Update a backup (verified_at, pinned)."""
     with ledger.engine.begin() as conn:
         conn.execute(update(backups).where(backups.c.id == backup_id).values(**values))
+
+
+def remove(ledger: Ledger, backup_id: str) -> None:
+    """Drop a backup's record (its files are deleted by the caller first)."""
+    with ledger.engine.begin() as conn:
+        conn.execute(delete(backups).where(backups.c.id == backup_id))
 
 
 def write_manifest(dump_file: Path, backup: Backup) -> Path:
