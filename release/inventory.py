@@ -15,6 +15,7 @@ from typing import Any, Literal
 from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from release.backup.retention import RetentionPolicy
 from release.errors import BadInput
 from release.validate import check_name
 from release.window import WindowPolicy
@@ -91,13 +92,55 @@ class DatabaseSpec(Strict):
     dump_via: str | None = None
 
 
-class BackupSpec(BaseModel):
-    """Backup schedule and storage; the retention policy is validated where it is applied."""
+DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 3600}
 
-    model_config = ConfigDict(extra="allow")
+
+def _cron(value: str | None) -> str | None:
+    """Cron strings are checked when the inventory loads, not when the daemon first fires."""
+    if value is not None:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f'{value!r} is not a 5-field cron schedule ({exc}); e.g. "0 2 * * *"') from None
+    return value
+
+
+class RemoteCopy(Strict):
+    """A second copy of every backup on another host of the inventory, over SFTP."""
+
+    host: str
+    path: str = Field(pattern=r"^/")
+
+
+class BackupSpec(Strict):
+    """Backups of the environment's database: when, where, how long they are kept, who is told."""
+
     schedule: str | None = None
+    verify_schedule: str | None = None
     storage: str | None = None
-    retention: dict[str, int] = Field(default_factory=dict)
+    retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
+    max_age: float = Field(26 * 3600, gt=0)  # seconds; written "26h", "90m", "2d" or a number of hours
+    metrics_file: str | None = None
+    alert_webhook: str | None = Field(None, pattern=r"^https?://")
+    remote: RemoteCopy | None = None
+
+    @field_validator("schedule", "verify_schedule")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        return _cron(value)
+
+    @field_validator("max_age", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value) * 3600
+        match = DURATION.match(str(value).strip())
+        if not match:
+            raise ValueError(f"{value!r} is not a duration: write e.g. 26h, 90m or 2d")
+        return float(match.group(1)) * UNIT_SECONDS[match.group(2)]
 
 
 class Inventory(Strict):
@@ -234,6 +277,11 @@ def _check_references(inventory: Inventory, source: YamlSource) -> None:
         if spec.connection == "ssh" and not path.startswith("/"):
             where: Loc = ("hosts", name, "deploy_to") if spec.deploy_to else ("deploy_to",)
             raise source.error(where, f"{path!r} must be an absolute path on ssh hosts")
+    remote = inventory.backup.remote if inventory.backup else None
+    if remote and remote.host not in inventory.hosts:
+        raise source.error(("backup", "remote", "host"), f"{remote.host!r} is not a host of this inventory")
+    if inventory.backup and inventory.backup.schedule and not inventory.database:
+        raise source.error(("backup", "schedule"), "a backup schedule needs a database block")
     db = inventory.database
     if db and db.dump_via and db.dump_via not in inventory.hosts:
         raise source.error(("database", "dump_via"), f"{db.dump_via!r} is not a host of this inventory")

@@ -7,7 +7,6 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from loguru import logger
-from pydantic import ValidationError
 
 from release.backup.catalog import Backup, list_backups, manifest_path, remove
 from release.backup.retention import Candidate, RetentionPolicy, plan_retention
@@ -36,12 +35,8 @@ def schedule_zone(env: Environment) -> ZoneInfo:
 
 
 def policy_of(env: Environment) -> RetentionPolicy:
-    """The inventory's `backup.retention`, validated with a file:line error."""
-    raw = env.inventory.backup.retention if env.inventory.backup else {}
-    try:
-        return RetentionPolicy.model_validate(raw)
-    except ValidationError as exc:
-        raise env.source.validation_error(exc, ("backup", "retention")) from None
+    """The inventory's `backup.retention` (validated when the inventory loaded)."""
+    return env.inventory.backup.retention if env.inventory.backup else RetentionPolicy()
 
 
 def candidate(backup: Backup) -> Candidate:

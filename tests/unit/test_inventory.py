@@ -13,6 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from release.errors import BadInput, ExitStatus, SourceError
+from release.inventory import load_environment
 
 FILE = "inventory/prod.yml"
 VAR = "RELEASE_UNIT_TEST_DB_PASSWORD"  # never set outside these tests
@@ -564,7 +565,7 @@ def test_contract_prod_inventory_loads(prod: Any, inventory: Any) -> None:
     assert (inv.database.engine, inv.database.port, inv.database.dump_via) == ("postgresql", 5432, "db1")
     assert inv.service is not None and inv.service.restart == "sudo systemctl restart oa-portal"
     assert inv.health is not None and (inv.health.expect_status, inv.health.timeout) == (200, 60.0)
-    assert inv.backup is not None and inv.backup.retention["keep_monthly"] == 6
+    assert inv.backup is not None and inv.backup.retention.keep_monthly == 6
     assert [prod.deploy_to(h) for h in inv.hosts] == ["/opt/oa-portal"] * 3
 
 
@@ -640,3 +641,43 @@ def test_environment_name_with_path_parts_is_bad_input(inventory: Any, tmp_path:
     (tmp_path / "prod.yml").write_text("app: outside\n")  # what `../prod` would read
     with pytest.raises(BadInput, match=r"environment name .* may hold only letters, digits"):
         inventory.load(name)
+
+
+BACKUP_BASE = """\
+app: oa-portal
+deploy_to: /opt/oa-portal
+artifact: a.tar.gz
+hosts:
+  app1: {address: 10.0.0.11}
+database: {engine: sqlite, name: app.db}
+backup:
+"""
+
+
+@pytest.mark.parametrize(
+    ("block", "line", "where", "gist"),
+    [
+        ("  schedule: '0 2 * *'\n", 8, "backup.schedule", "is not a 5-field cron schedule"),
+        ("  max_age: soon\n", 8, "backup.max_age", "is not a duration"),
+        ("  retention: {keep_daily: -1}\n", 8, "backup.retention.keep_daily", "greater than or equal to 0"),
+        ("  retention: {keep_dayly: 3}\n", 8, "backup.retention.keep_dayly", "unknown key"),
+        ("  remote: {host: nas9, path: /b}\n", 8, "backup.remote.host", "is not a host of this inventory"),
+        ("  alert_webhook: ftp://x\n", 8, "backup.alert_webhook", "should match pattern"),
+    ],
+)
+def test_backup_block_errors(tmp_path: Path, block: str, line: int, where: str, gist: str) -> None:
+    inventory = tmp_path / "inventory"
+    inventory.mkdir()
+    (inventory / "prod.yml").write_text(BACKUP_BASE + block)
+    with pytest.raises(SourceError) as caught:
+        load_environment(inventory, "prod")
+    assert f"prod.yml:{line}: {where}: " in str(caught.value) and gist in str(caught.value)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("26h", 93600), ("90m", 5400), ("2d", 172800), ("12", 43200)])
+def test_backup_max_age_durations(tmp_path: Path, text: str, seconds: float) -> None:
+    inventory = tmp_path / "inventory"
+    inventory.mkdir()
+    (inventory / "prod.yml").write_text(BACKUP_BASE + f"  max_age: {text}\n")
+    backup = load_environment(inventory, "prod").inventory.backup
+    assert backup is not None and backup.max_age == seconds
