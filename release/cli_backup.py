@@ -8,28 +8,39 @@ import typer
 
 from release import render
 from release.cli_common import EnvArg, JsonOpt, YesOpt, context_of, emit, typed_confirmation
-from release.errors import BadInput, Refused
+from release.errors import BadInput, OperationFailed, Refused
 
 app = typer.Typer(help="Backups: run, list, restore, prune, pin, unpin.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("run")
 def run_command(typer_ctx: typer.Context, env: EnvArg, json_output: JsonOpt = False) -> None:
-    """Dump the environment's database now (kind: manual)."""
-    from release.backup.service import take_backup
+    """Dump the environment's database now (kind: manual), and copy it to the remote host if one is set."""
+    from release.backup.job import run_scheduled_backup
 
     ctx = context_of(typer_ctx, json_output)
-    backup = take_backup(ctx, ctx.environment(env), "manual")
+    backup = run_scheduled_backup(ctx, ctx.environment(env), "manual", prune_after=False)
     emit(ctx, backup.to_json(), lambda: ctx.console.print(f"backup {backup.id}: {backup.size} bytes -> {backup.path}"))
 
 
 @app.command("list")
-def list_command(typer_ctx: typer.Context, env: EnvArg, json_output: JsonOpt = False) -> None:
-    """The environment's backups, newest first."""
+def list_command(
+    typer_ctx: typer.Context,
+    env: EnvArg,
+    rescan: Annotated[
+        bool, typer.Option("--rescan", help="First rebuild the catalog from the manifests on disk.")
+    ] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """The environment's backups, newest first (local path, and remote copy where there is one)."""
     from release.backup.catalog import list_backups
+    from release.backup.health import rescan as rescan_catalog
 
     ctx = context_of(typer_ctx, json_output)
-    ctx.environment(env)
+    environment = ctx.environment(env)
+    if rescan:
+        added = rescan_catalog(ctx, environment)
+        ctx.console.print(f"rescan: {len(added)} backup(s) added to the catalog")
     rows = [b.to_json() for b in list_backups(ctx.ledger, env)]
     emit(ctx, rows, lambda: render.backups_table(render.stdout_console(), rows))
 
@@ -107,3 +118,23 @@ def pin_command(typer_ctx: typer.Context, env: EnvArg, backup_id: BackupIdArg, j
 def unpin_command(typer_ctx: typer.Context, env: EnvArg, backup_id: BackupIdArg, json_output: JsonOpt = False) -> None:
     """Let the retention policy decide about a backup again."""
     _pin(typer_ctx, env, backup_id, False, json_output)
+
+
+@app.command("status")
+def status_command(
+    typer_ctx: typer.Context,
+    env: Annotated[str | None, typer.Argument(help="Only this environment (default: all with a database).")] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Per environment: last success, its age, next run, last error. Exit 1 if a backup is older than max_age."""
+    from release.backup.health import backup_health
+    from release.inventory import environment_names
+
+    ctx = context_of(typer_ctx, json_output)
+    names = [env] if env else environment_names(ctx.inventory_dir)
+    environments = [ctx.environment(name) for name in names]
+    rows = [backup_health(ctx, e) for e in environments if e.inventory.database is not None]
+    emit(ctx, rows, lambda: render.backup_health_table(render.stdout_console(), rows))
+    stale = [row["env"] for row in rows if row["stale"]]
+    if stale:
+        raise OperationFailed(f"backups too old (or missing) for: {', '.join(stale)}")

@@ -97,6 +97,7 @@ backups = Table(
     Column("verified_at", String(40)),
     Column("verify_error", Text),
     Column("path", Text, nullable=False),
+    Column("remote_path", Text),
     Column("format", String(32), nullable=False),
     Column("server_version", String(64)),
     Column("database", String(255)),

@@ -174,3 +174,25 @@ def prune_table(console: Console, rows: list[dict[str, Any]], dry_run: bool) -> 
             row["id"], row["kind"], row["created_at"][:16].replace("T", " "), verdict, "; ".join(row["reasons"])
         )
     console.print(table)
+
+
+def backup_health_table(console: Console, rows: list[dict[str, Any]]) -> None:
+    """Last success and age per environment; stale ones in red."""
+    table = Table(title="backups", title_justify="left")
+    for column in ("env", "last success", "age", "max age", "next run", "last error"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        age = row["age_seconds"]
+        shown = f"{age / 3600:.1f} h" if age is not None else "never"
+        if row["stale"]:
+            shown = f"[red]{shown} (too old)[/]"
+        error = row["last_error"]
+        table.add_row(
+            row["env"],
+            row["last_success"] or "-",
+            shown,
+            f"{row['max_age_seconds'] / 3600:g} h",
+            row["next_run"] or "-",
+            f"{error['at']}: {error['message']}" if error else "",
+        )
+    console.print(table)

@@ -30,6 +30,7 @@ class Backup:
     pinned: bool = False
     verified_at: str | None = None
     verify_error: str | None = None
+    remote_path: str | None = None
     server_version: str | None = None
     database: str | None = None
     tables: dict[str, int] = field(default_factory=dict)

@@ -1,19 +1,40 @@
-"""One scheduled backup of one environment: dump, copy, prune, metrics; alert on failure."""
+"""One scheduled backup of one environment: dump, remote copy, prune, metrics; record and alert on failure."""
 
 from __future__ import annotations
+
+import time
 
 from loguru import logger
 
 from release.backup.catalog import Backup
+from release.backup.notify import alert, write_metrics
 from release.backup.prune import prune
+from release.backup.remote import copy_to_remote
 from release.backup.service import take_backup
 from release.context import Context
+from release.errors import ReleaseError
 from release.inventory import Environment
 
 
-def run_scheduled_backup(ctx: Context, env: Environment, kind: str = "scheduled") -> Backup:
-    """Take a backup, then apply retention; a failure is logged and re-raised (the caller alerts)."""
-    backup = take_backup(ctx, env, kind)
-    prune(ctx, env)
+def run_scheduled_backup(ctx: Context, env: Environment, kind: str = "scheduled", prune_after: bool = True) -> Backup:
+    """Take a backup, copy it, apply retention; a failure is recorded, alerted and re-raised.
+
+    "Last success" is the newest catalogued backup, and only complete backups are catalogued, so a
+    failed run can never look like a success.
+    """
+    started = time.monotonic()
+    try:
+        backup = take_backup(ctx, env, kind)
+        copy_to_remote(ctx, env, backup)
+    except (ReleaseError, OSError) as exc:
+        message = str(exc)
+        ctx.ledger.add_event(env.name, "backup-failed", ctx.operator, message)
+        logger.error("backup of {env} failed: {exc}", env=env.name, exc=message)
+        write_metrics(ctx, env)
+        alert(ctx, env, message)
+        raise
+    if prune_after:
+        prune(ctx, env)
+    write_metrics(ctx, env, time.monotonic() - started)
     logger.info("scheduled backup of {env} done: {id}", env=env.name, id=backup.id)
     return backup
