@@ -19,7 +19,7 @@ from release.layout import MARKER, artifact_path, cleanup_plan, read_state, rele
 from release.lock import deploy_lock
 from release.playbook.loader import Playbook, load_playbook
 from release.playbook.modules.base import RunState
-from release.playbook.runner import PlaybookRunner, Reporter, TaskFailed, TaskReport
+from release.playbook.runner import PlaybookRunner, Reporter, TaskFailed, TaskReport, release_hosts
 from release.targets import build_hosts, host_variables
 from release.validate import check_version, new_release_id, version_of
 
@@ -206,7 +206,7 @@ def _deploy_run(
                 raise
             for host in hosts:
                 progress.finished(host.name, True, f"on {run.release_id}")
-        _cleanup(env, run, hosts)
+        _cleanup(env, run, release_hosts(playbook, hosts))
         ctx.ledger.finish_run(run_id, "succeeded")
     finally:
         _close(hosts)

@@ -19,6 +19,7 @@ from release.inventory import Environment
 from release.layout import read_state, switch_command
 from release.lock import deploy_lock
 from release.playbook.loader import Playbook
+from release.playbook.runner import release_hosts
 from release.targets import build_hosts
 from release.validate import check_version, version_of
 
@@ -104,8 +105,8 @@ def rollback(ctx: Context, request: RollbackRequest) -> DeployReport:
     if request.to is not None:
         check_version(request.to)
     check_break_glass(request.break_glass)
-    _, rollback_book = load_playbooks(env)
-    hosts = build_hosts(env)
+    deploy_book, rollback_book = load_playbooks(env)
+    hosts = release_hosts(deploy_book, build_hosts(env))
     decision = window_decision(ctx, env, rollback=True)
     if not decision.open and not request.break_glass:
         raise Refused(

@@ -25,7 +25,7 @@ def run_scheduled_backup(ctx: Context, env: Environment, kind: str = "scheduled"
     started = time.monotonic()
     try:
         backup = take_backup(ctx, env, kind)
-        copy_to_remote(ctx, env, backup)
+        backup.remote_path = copy_to_remote(ctx, env, backup)
     except (ReleaseError, OSError) as exc:
         message = str(exc)
         ctx.ledger.add_event(env.name, "backup-failed", ctx.operator, message)

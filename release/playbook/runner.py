@@ -59,6 +59,12 @@ def select_hosts(play: Play, hosts: list[Host]) -> list[Host]:
     return [h for h in hosts if play.hosts == "all" or play.hosts in h.roles or play.hosts == h.name]
 
 
+def release_hosts(playbook: Playbook, hosts: list[Host]) -> list[Host]:
+    """The hosts a playbook deploys to (a database or backup host of the inventory is not one)."""
+    chosen = {h.name for play in playbook.plays for h in select_hosts(play, hosts)}
+    return [h for h in hosts if h.name in chosen]
+
+
 def batches(hosts: list[Host], serial: int | None) -> list[list[Host]]:
     """Split hosts into batches of `serial` (all at once when unset)."""
     size = serial or max(len(hosts), 1)
