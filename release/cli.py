@@ -18,6 +18,7 @@ from release import lock as locks
 from release import render
 from release.cli_backup import app as backup_app
 from release.cli_common import EnvArg, JsonOpt, LockWaitOpt, YesOpt, context_of, emit, typed_confirmation
+from release.cli_daemon import daemon_command
 from release.clock import FixedClock
 from release.context import Context
 from release.deploy import DeployFailed, DeployReport, DeployRequest, deploy
@@ -48,6 +49,7 @@ def _report(ctx: Context, operation: Callable[[], DeployReport]) -> None:
 
 
 app.add_typer(backup_app, name="backup")
+app.command("daemon")(daemon_command)
 
 
 @app.callback()

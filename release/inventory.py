@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,6 +17,7 @@ from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from release.backup.retention import RetentionPolicy
+from release.cron import cron_trigger
 from release.errors import BadInput
 from release.validate import check_name
 from release.window import WindowPolicy
@@ -99,10 +101,8 @@ UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 3600}
 def _cron(value: str | None) -> str | None:
     """Cron strings are checked when the inventory loads, not when the daemon first fires."""
     if value is not None:
-        from apscheduler.triggers.cron import CronTrigger
-
         try:
-            CronTrigger.from_crontab(value)
+            cron_trigger(value, UTC)
         except ValueError as exc:
             raise ValueError(f'{value!r} is not a 5-field cron schedule ({exc}); e.g. "0 2 * * *"') from None
     return value

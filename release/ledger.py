@@ -27,6 +27,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from release.clock import Clock, iso
 from release.log import redactor
@@ -165,7 +166,10 @@ class Ledger:
         self.engine: Engine = create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        metadata.create_all(self.engine)
+        try:
+            metadata.create_all(self.engine)
+        except OperationalError:  # another process created the tables between our check and our CREATE
+            metadata.create_all(self.engine)
 
     def now(self) -> str:
         """The clock's time as stored."""

@@ -7,7 +7,6 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from apscheduler.triggers.cron import CronTrigger
 from loguru import logger
 
 from release.backup.catalog import Backup, get, list_backups, manifest_path, record
@@ -16,6 +15,7 @@ from release.backup.prune import schedule_zone
 from release.backup.service import storage_dir
 from release.clock import iso
 from release.context import Context
+from release.cron import cron_trigger
 from release.inventory import Environment
 
 DEFAULT_MAX_AGE = 26 * 3600.0
@@ -31,7 +31,7 @@ def backup_health(ctx: Context, env: Environment) -> dict[str, Any]:
     max_age = spec.max_age if spec else DEFAULT_MAX_AGE
     next_run = None
     if spec and spec.schedule:
-        next_run = CronTrigger.from_crontab(spec.schedule, timezone=schedule_zone(env)).get_next_fire_time(None, now)
+        next_run = cron_trigger(spec.schedule, schedule_zone(env)).get_next_fire_time(None, now)
     errors = failures(ctx, env)
     last_error = errors[-1] if errors else None
     return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 
 from loguru import logger
@@ -49,7 +50,7 @@ def take_backup(ctx: Context, env: Environment, kind: str, release_id: str | Non
     dumper = open_dumper(env)
     directory = storage_dir(env)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    now = ctx.clock.now()
+    now = ctx.clock.now().astimezone(UTC)
     backup_id = f"{env.name}-{now.strftime('%Y%m%dT%H%M%S')}Z-{kind}"
     if (directory / f"{backup_id}{dumper.extension()}").exists():
         backup_id += f"-{now.strftime('%f')}"

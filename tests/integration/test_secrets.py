@@ -27,7 +27,7 @@ def test_a_password_printed_by_a_failing_task_is_masked_everywhere(
     service = {"restart": 'echo "connecting with $OA_DB_PASSWORD"; exit 1'}
     project.write_env("test", local_env(project.root, database=database, service=service))
     project.artifact("1.0.0")
-    result = project.run("deploy", "test", "--version", "1.0.0", "--json")
+    result = project.run("deploy", "test", "--version", "1.0.0", "--no-dump", "--json")
     assert result.code == 1
     assert "connecting with ***" in result.stderr
     assert SECRET not in result.stdout and SECRET not in result.stderr

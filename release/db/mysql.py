@@ -1,0 +1,216 @@
+"""MySQL and MariaDB: `mariadb-dump`/`mysqldump` as SQL through zstd, restored with the matching client.
+
+Since 10.5.25/10.6.18/10.11.8, mariadb-dump starts its output with a `/*M!999999\\- enable the sandbox
+mode */` line that MySQL's client rejects, so a dump that starts with it is restored with a MariaDB
+client, whatever the server. The password reaches MariaDB tools in MYSQL_PWD and MySQL's tools in a
+0600 option file (MySQL deprecated MYSQL_PWD); never on a command line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from loguru import logger
+
+from release.db.base import DumpFailed, DumpResult
+from release.db.runner import Runner, Tool
+from release.db.stream import AtomicFile, copy_stream, open_dump, read_chunks
+from release.inventory import DatabaseSpec
+
+SANDBOX = b"/*M!999999\\- enable the sandbox mode */"
+COMPLETE = b"-- Dump completed"
+MAX_COUNTED_TABLES = 200
+MAX_COUNTED_BYTES = 2 << 30
+Family = Literal["mariadb", "mysql"]
+PasswordVia = Literal["env", "file"]
+
+_DISCOVER = r"""
+for t in mariadb-dump mysqldump mariadb mysql; do
+  p=$(command -v "$t") && printf '%s\t%s\t%s\n' "$t" "$p" "$("$p" --version 2>/dev/null | head -n 1)"
+done
+true
+"""
+
+
+@dataclass(frozen=True)
+class Program:
+    """One installed client program and who made it."""
+
+    name: str  # mariadb-dump, mysqldump, mariadb, mysql
+    path: str
+    family: Family
+    major: int
+
+    @property
+    def dumps(self) -> bool:
+        """True for the dump tools, False for the SQL clients."""
+        return self.name in ("mariadb-dump", "mysqldump")
+
+
+def parse_discovery(output: str) -> list[Program]:
+    """`name<TAB>path<TAB>--version line` -> programs ('MariaDB' in the version means its family)."""
+    programs = []
+    for line in output.splitlines():
+        parts = line.split("\t")
+        if len(parts) != 3 or not parts[1]:
+            continue
+        name, path, version = parts
+        family: Family = "mariadb" if "mariadb" in version.lower() else "mysql"
+        programs.append(Program(name, path, family, _major(version)))
+    return programs
+
+
+def _major(version: str) -> int:
+    """The release major: `Distrib 5.7.44` -> 5, `from 11.4.2-MariaDB` -> 11, `Ver 8.0.36` -> 8."""
+    for pattern in (r"Distrib (\d+)\.", r"from (\d+)\.", r"Ver (\d+)\."):
+        match = re.search(pattern, version)
+        if match:
+            return int(match.group(1))
+    return 0
+
+
+def option_value(value: str) -> str:
+    """Quote a value for a MySQL option file: inside double quotes `#` is no comment; escape `\\` and `"`."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def pick(
+    programs: list[Program], dumps: bool, prefer: Family | None, need: Family | None = None, where: str = "locally"
+) -> Program:
+    """A dump tool (or SQL client) of family `need`, else of family `prefer`, else any."""
+    usable = [p for p in programs if p.dumps == dumps and (need is None or p.family == need)]
+    usable.sort(key=lambda p: (p.family != prefer, p.name not in ("mariadb-dump", "mariadb")))
+    if not usable:
+        kind = "mariadb-dump/mysqldump" if dumps else "mariadb/mysql client"
+        extra = f" from {need}" if need else ""
+        package = f"{need or prefer or 'mariadb'}-client"
+        raise DumpFailed(f"no {kind}{extra} found {where}: install the {package} package {where}")
+    return usable[0]
+
+
+class MysqlDumper:
+    """Dumps and restores one MySQL or MariaDB database, locally or via the dump_via host."""
+
+    engine = "mysql"
+    format = "sql+zstd"
+
+    def __init__(self, spec: DatabaseSpec, runner: Runner, password_via: PasswordVia | None = None) -> None:
+        self.spec = spec
+        self.runner = runner
+        self.password_via = password_via  # None: by the program's family
+        self._programs: list[Program] | None = None
+        self._version: str | None = None
+
+    def extension(self) -> str:
+        """Plain SQL inside a zstd frame."""
+        return ".sql.zst"
+
+    def programs(self) -> list[Program]:
+        """Client programs installed where the tools run."""
+        if self._programs is None:
+            self._programs = parse_discovery(self.runner.shell(_DISCOVER))
+        return self._programs
+
+    def _tool(self, program: Program, *args: str) -> Tool:
+        spec = self.spec
+        argv = [program.path, *args, "--default-character-set=utf8mb4"]
+        argv += [f"--host={spec.host}"] if spec.host else []
+        argv += [f"--port={spec.port}"] if spec.port else []
+        argv += [f"--user={spec.user}"] if spec.user else []
+        argv += ["--", spec.name]
+        if spec.password is None:
+            return Tool(argv)
+        password = spec.password.get_secret_value()
+        via = self.password_via or ("env" if program.family == "mariadb" else "file")
+        if via == "env":
+            return Tool(argv, secret_env={"MYSQL_PWD": password})
+        return Tool(argv, option_file=f"password={option_value(password)}")
+
+    def _query(self, sql: str) -> list[list[str]]:
+        client = pick(self.programs(), dumps=False, prefer="mariadb", where=self.runner.where)
+        output = self.runner.run(self._tool(client, "--batch", "--skip-column-names", "--raw", f"--execute={sql}"))
+        return [line.split("\t") for line in output.splitlines()]
+
+    def server_version(self) -> str:
+        """E.g. '10.11.6-MariaDB-0+deb12u1' or '8.0.36'."""
+        if self._version is None:
+            rows = self._query("SELECT VERSION()")
+            if not rows or not rows[0]:
+                raise DumpFailed("the server did not report its version")
+            self._version = rows[0][0]
+        return self._version
+
+    def family(self) -> Family:
+        """Who made the server."""
+        return "mariadb" if "mariadb" in self.server_version().lower() else "mysql"
+
+    def table_counts(self) -> dict[str, int]:
+        """Exact row counts per table when cheap (<= 200 tables, <= 2 GiB); else {}."""
+        rows = self._query(
+            "SELECT table_name, COALESCE(data_length, 0) FROM information_schema.tables "
+            "WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY 1"
+        )
+        if not rows or len(rows) > MAX_COUNTED_TABLES or sum(int(r[1]) for r in rows) > MAX_COUNTED_BYTES:
+            return {}
+        # Names are quoted as identifiers and literals: S608 does not apply.
+        parts = [f"SELECT {_literal(name)}, COUNT(*) FROM {_ident(name)}" for name, _size in rows]  # noqa: S608
+        return {name: int(count) for name, count in self._query(" UNION ALL ".join(parts))}
+
+    def dump(self, target: Path, on_bytes: Callable[[int], None] | None = None) -> DumpResult:
+        """One consistent snapshot (InnoDB) with routines, triggers and events, as SQL through zstd."""
+        tool = pick(self.programs(), dumps=True, prefer=self.family(), where=self.runner.where)
+        try:
+            tables = self.table_counts()
+        except DumpFailed as exc:
+            logger.warning("row counts of {db} skipped: {exc}", db=self.spec.name, exc=exc)
+            tables = {}
+        args = ["--single-transaction", "--routines", "--triggers", "--events", "--hex-blob", "--no-tablespaces"]
+        if tool.family == "mysql" and tool.major >= 8:
+            args.append("--column-statistics=0")  # MySQL 8's mysqldump otherwise fails on MariaDB and 5.7
+        tail = bytearray()
+
+        def keep_tail(chunk: bytes) -> None:
+            tail.extend(chunk[-256:])
+            del tail[:-256]
+
+        with AtomicFile(target) as out, self.runner.start(self._tool(tool, *args)) as process:
+            copy_stream(process.stdout, out, compress=True, on_bytes=on_bytes, watch=keep_tail)
+            if process.wait() != 0:
+                raise process.failed(f"{tool.name} of {self.spec.name} {self.runner.where}")
+            if COMPLETE not in tail:
+                raise DumpFailed(f"{tool.name} of {self.spec.name} ended without '-- Dump completed'", process.stderr())
+            out.commit()
+        return DumpResult(target, out.size, out.sha256, self.engine, self.format, self.server_version(), tables)
+
+    def restore(self, source: Path) -> None:
+        """Feed the SQL to a client of the dump tool's family (stops at the first error)."""
+        with open_dump(source) as stream:
+            chunks = read_chunks(stream)
+            first = next(chunks, b"")
+            need: Family | None = "mariadb" if first.startswith(SANDBOX) else None
+            client = pick(self.programs(), dumps=False, prefer=self.family(), need=need, where=self.runner.where)
+            tool = self._tool(client, "--batch", "--max-allowed-packet=1G")
+            with self.runner.start(tool, stdin=True, stdout=False) as process:
+                try:
+                    process.stdin.write(first)
+                    for chunk in chunks:
+                        process.stdin.write(chunk)
+                    process.stdin.close()
+                except BrokenPipeError:
+                    pass  # the client stopped reading: its exit status and stderr say why
+                if process.wait() != 0:
+                    raise process.failed(
+                        f"{client.name} restoring {source.name} into {self.spec.name} {self.runner.where}"
+                    )
+
+
+def _ident(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"

@@ -1,0 +1,216 @@
+"""PostgreSQL: `pg_dump -Fc -Z0` compressed with zstd here, restored by `pg_restore --clean --if-exists`.
+
+pg_dump's own gzip runs on pg_dump's single core; dumping uncompressed and compressing with zstd
+in this process (on the other cores) is faster and smaller. The client must be at least as new as
+the server, so the tools are picked per server: the same major version when installed, else the
+newest newer one, else a clear error before anything starts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from loguru import logger
+
+from release.db.base import DumpFailed, DumpResult
+from release.db.runner import Runner, Tool
+from release.db.stream import AtomicFile, copy_stream, open_dump, read_chunks
+from release.inventory import DatabaseSpec
+
+MAX_COUNTED_TABLES = 200
+MAX_COUNTED_PAGES = 262_144  # 2 GiB of 8 KiB pages: beyond that count(*) is no longer cheap
+Version = tuple[int, ...]
+
+# Lists candidate bin dirs with their pg_dump version: Debian/Ubuntu, PGDG RPMs, then PATH.
+_DISCOVER = r"""
+for d in /usr/lib/postgresql/*/bin /usr/pgsql-*/bin "$(dirname -- "$(command -v pg_dump || echo /-)")"; do
+  if [ -x "$d/pg_dump" ] && [ -x "$d/pg_restore" ] && [ -x "$d/psql" ]; then
+    printf '%s\t%s\n' "$d" "$("$d/pg_dump" --version 2>/dev/null | head -n 1)"
+  fi
+done
+"""
+
+
+@dataclass(frozen=True)
+class Client:
+    """One installed set of client tools (pg_dump, pg_restore, psql) and its version."""
+
+    bindir: str
+    version: Version
+
+    def tool(self, name: str) -> str:
+        """Path of one of the tools."""
+        return f"{self.bindir}/{name}"
+
+
+def parse_client_version(text: str) -> Version | None:
+    """`pg_dump (PostgreSQL) 15.18 (Debian …)` -> (15,); 9.x keeps its minor: (9, 6)."""
+    match = re.search(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?", text)
+    if not match:
+        return None
+    major = int(match.group(1))
+    return (major,) if major >= 10 else (major, int(match.group(2) or 0))
+
+
+def server_major(version_num: int) -> Version:
+    """`server_version_num` 150018 -> (15,); 90624 -> (9, 6)."""
+    return (version_num // 10000,) if version_num >= 100000 else (version_num // 10000, version_num // 100 % 100)
+
+
+def show(version: Version) -> str:
+    """(15,) -> '15'; (9, 6) -> '9.6'."""
+    return ".".join(str(part) for part in version)
+
+
+def parse_discovery(output: str) -> list[Client]:
+    """The discovery script's lines, de-duplicated, in the order found."""
+    clients: list[Client] = []
+    for line in output.splitlines():
+        bindir, _, text = line.partition("\t")
+        version = parse_client_version(text)
+        if version is not None and bindir not in {c.bindir for c in clients}:
+            clients.append(Client(bindir, version))
+    return clients
+
+
+def choose_client(server: Version, clients: list[Client], where: str = "locally") -> Client:
+    """The client of the server's major version, else the newest newer one; never an older one."""
+    same = [c for c in clients if c.version == server]
+    if same:
+        return same[0]
+    newer = [c for c in clients if c.version > server]
+    if newer:
+        return max(newer, key=lambda c: c.version)
+    found = ", ".join(f"{c.bindir} ({show(c.version)})" for c in clients) or "none"
+    raise DumpFailed(
+        f"no PostgreSQL client tools {where} can handle server version {show(server)}: pg_dump must be at least "
+        f"as new as the server (found: {found}); install postgresql-client-{show(server)} {where}"
+    )
+
+
+def conninfo_value(value: str) -> str:
+    """Quote a value for a libpq connection string (so a name with '=' stays a name)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class PostgresDumper:
+    """Dumps and restores one PostgreSQL database, locally or via the dump_via host."""
+
+    engine = "postgresql"
+    format = "pg-custom+zstd"
+
+    def __init__(self, spec: DatabaseSpec, runner: Runner) -> None:
+        self.spec = spec
+        self.runner = runner
+        self._version: tuple[int, str] | None = None
+        self._clients: list[Client] | None = None
+
+    def extension(self) -> str:
+        """Custom-format archive inside a zstd frame."""
+        return ".pgdump.zst"
+
+    # ---------------------------------------------------------------- tools and queries
+
+    def _tool(self, path: str, *args: str) -> Tool:
+        spec = self.spec
+        argv = [path, "-w"]  # never prompt: no terminal is there to answer
+        argv += ["-h", spec.host] if spec.host else []
+        argv += ["-p", str(spec.port)] if spec.port else []
+        argv += ["-U", spec.user] if spec.user else []
+        argv += [*args, f"--dbname=dbname={conninfo_value(spec.name)}"]
+        env = {"PGCONNECT_TIMEOUT": "15", "PGAPPNAME": "release"}
+        secret = {"PGPASSWORD": spec.password.get_secret_value()} if spec.password else {}
+        return Tool(argv, env, secret)
+
+    def clients(self) -> list[Client]:
+        """The client tool sets installed where the tools run."""
+        if self._clients is None:
+            self._clients = parse_discovery(self.runner.shell(_DISCOVER))
+            if not self._clients:
+                raise DumpFailed(
+                    f"pg_dump, pg_restore and psql not found {self.runner.where}: install postgresql-client"
+                )
+        return self._clients
+
+    def _query(self, sql: str) -> list[list[str]]:
+        """Rows of a query; NUL ends a row and 0x1f separates fields, so any table name survives."""
+        newest = max(self.clients(), key=lambda c: c.version)
+        args = ("-X", "-q", "-A", "-t", "-F", "\x1f", "-0", "-v", "ON_ERROR_STOP=1", "-c", sql)
+        output = self.runner.run(self._tool(newest.tool("psql"), *args))
+        return [row.split("\x1f") for row in output.split("\0")[:-1]]
+
+    def _server(self) -> tuple[int, str]:
+        if self._version is None:
+            rows = self._query("SELECT current_setting('server_version_num'), current_setting('server_version')")
+            try:
+                self._version = (int(rows[0][0]), rows[0][1].split()[0])
+            except (IndexError, ValueError):
+                raise DumpFailed(f"unexpected answer to the server version query: {rows!r}") from None
+        return self._version
+
+    def server_version(self) -> str:
+        """E.g. '15.18'."""
+        return self._server()[1]
+
+    def client(self) -> Client:
+        """The tool set to use with this server (checked before anything starts)."""
+        return choose_client(server_major(self._server()[0]), self.clients(), self.runner.where)
+
+    def table_counts(self) -> dict[str, int]:
+        """Exact row counts per `schema.table` when cheap (<= 200 tables, <= 2 GiB); else {}."""
+        rows = self._query(
+            "SELECT n.nspname, c.relname, c.relpages FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+            "AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1, 2"
+        )
+        if not rows or len(rows) > MAX_COUNTED_TABLES or sum(int(r[2]) for r in rows) > MAX_COUNTED_PAGES:
+            return {}
+        # Names are quoted as identifiers and literals: S608 does not apply.
+        parts = [
+            f"SELECT {_literal(f'{schema}.{table}')}, count(*) FROM {_ident(schema)}.{_ident(table)}"  # noqa: S608
+            for schema, table, _pages in rows
+        ]
+        return {name: int(count) for name, count in self._query(" UNION ALL ".join(parts))}
+
+    # ---------------------------------------------------------------- dump and restore
+
+    def dump(self, target: Path, on_bytes: Callable[[int], None] | None = None) -> DumpResult:
+        """`pg_dump -Fc -Z0` streamed through zstd into `target`."""
+        client = self.client()
+        try:
+            tables = self.table_counts()
+        except DumpFailed as exc:
+            logger.warning("row counts of {db} skipped: {exc}", db=self.spec.name, exc=exc)
+            tables = {}
+        tool = self._tool(client.tool("pg_dump"), "-Fc", "-Z0")
+        with AtomicFile(target) as out, self.runner.start(tool) as process:
+            copy_stream(process.stdout, out, compress=True, on_bytes=on_bytes)
+            if process.wait() != 0:
+                raise process.failed(f"pg_dump of {self.spec.name} {self.runner.where}")
+            out.commit()
+        return DumpResult(target, out.size, out.sha256, self.engine, self.format, self.server_version(), tables)
+
+    def restore(self, source: Path) -> None:
+        """Decompress into `pg_restore --clean --if-exists --single-transaction`: all or nothing."""
+        client = self.client()
+        tool = self._tool(client.tool("pg_restore"), "--clean", "--if-exists", "--single-transaction")
+        with open_dump(source) as stream, self.runner.start(tool, stdin=True, stdout=False) as process:
+            try:
+                for chunk in read_chunks(stream):
+                    process.stdin.write(chunk)
+                process.stdin.close()
+            except BrokenPipeError:
+                pass  # pg_restore stopped reading: its exit status and stderr say why
+            if process.wait() != 0:
+                raise process.failed(f"pg_restore of {source.name} into {self.spec.name} {self.runner.where}")
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

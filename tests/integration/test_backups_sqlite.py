@@ -1,0 +1,224 @@
+"""Backups end to end on SQLite (local hosts): run, list, restore, pre-release dumps, rollback --with-db."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from tests.support.project import Project, local_env
+
+BACKUP_KEYS = {"id", "env", "engine", "kind", "created_at", "size", "sha256", "release_id", "pinned",
+               "verified_at", "path"}  # fmt: skip
+
+
+def rows(db: Path, table: str = "people") -> list[tuple[object, ...]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(f"SELECT * FROM {table} ORDER BY id").fetchall()  # noqa: S608 - test table names
+
+
+def migration_book(project: Project, sql: str) -> None:
+    """A project playbook whose migration (run once, before the switch) runs `sql` on the database."""
+    book = (Path(__file__).parents[2] / "playbooks" / "deploy.yml").read_text()
+    script = f"import sqlite3; c = sqlite3.connect('{project.root / 'app.db'}'); c.executescript('{sql}'); c.commit()"
+    migration = (
+        f"    - name: Migrate\n      shell: {{cmd: {json.dumps('python3 -c ' + json.dumps(script))}}}\n"
+        "      run_once: true\n\n    - name: Switch current"
+    )
+    (project.root / "playbooks").mkdir(exist_ok=True)
+    (project.root / "playbooks" / "deploy.yml").write_text(book.replace("    - name: Switch current", migration, 1))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    project = Project(tmp_path / "proj")
+    database = {"engine": "sqlite", "name": "app.db"}
+    project.write_env("test", local_env(project.root, database=database))
+    with sqlite3.connect(project.root / "app.db") as conn:
+        conn.executescript(
+            "CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT);"
+            "INSERT INTO people (name) VALUES ('张三'), ('李四'), ('Wang Wu');"
+        )
+    for version in ("1.0.0", "1.1.0"):
+        project.artifact(version)
+    return project
+
+
+def test_backup_run_list_and_restore(project: Project) -> None:
+    made = project.run("backup", "run", "test", "--json")
+    assert made.code == 0, made.stderr
+    backup = made.json()
+    path = project.root / backup["path"]
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and backup["kind"] == "manual"
+    manifest = json.loads(Path(f"{path}.json").read_text())
+    assert manifest["sha256"] == backup["sha256"] and manifest["engine"] == "sqlite"
+    listed = project.run("backup", "list", "test", "--json").json()
+    assert [b["id"] for b in listed] == [backup["id"]] and set(listed[0]) >= BACKUP_KEYS
+    before = rows(project.root / "app.db")
+    with sqlite3.connect(project.root / "app.db") as conn:
+        conn.execute("DELETE FROM people WHERE id > 1")
+    refused = project.run("backup", "restore", "test", backup["id"])  # no terminal, no --yes
+    assert refused.code == 3 and "--yes" in refused.stderr
+    restored = project.run("backup", "restore", "test", backup["id"], "--yes", "--json")
+    assert restored.code == 0, restored.stderr
+    assert rows(project.root / "app.db") == before
+    kinds = [b["kind"] for b in project.run("backup", "list", "test", "--json").json()]
+    assert sorted(kinds) == ["manual", "safety"]
+
+
+def test_a_corrupted_dump_is_refused_at_restore(project: Project) -> None:
+    backup = project.run("backup", "run", "test", "--json").json()
+    path = project.root / backup["path"]
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    result = project.run("backup", "restore", "test", backup["id"], "--yes")
+    assert result.code == 1 and "checksum mismatch" in result.stderr
+    assert len(project.run("backup", "list", "test", "--json").json()) == 1  # no safety dump was even taken
+
+
+def test_deploy_pins_a_pre_release_dump_and_rollback_with_db_restores_it(project: Project) -> None:
+    first = project.run("deploy", "test", "--version", "1.0.0", "--json")
+    assert first.code == 0, first.stderr
+    before = rows(project.root / "app.db")
+    migration_book(project, "DROP TABLE people;")
+    second = project.run("deploy", "test", "--version", "1.1.0", "--json")
+    assert second.code == 0, second.stderr
+    with pytest.raises(sqlite3.OperationalError):
+        rows(project.root / "app.db")
+    run = project.run("history", "test", "--json").json()[0]
+    pinned = [b for b in project.run("backup", "list", "test", "--json").json() if b["id"] == run["backup_id"]]
+    assert pinned and pinned[0]["kind"] == "pre-release" and pinned[0]["release_id"] == run["release_id"]
+    no_terminal = project.run("rollback", "test", "--with-db")
+    assert no_terminal.code == 3 and "--yes" in no_terminal.stderr
+    back = project.run("rollback", "test", "--with-db", "--yes", "--json")
+    assert back.code == 0, back.stderr
+    assert "Data written since then will be LOST" in back.stderr
+    assert rows(project.root / "app.db") == before
+    hosts = [project.root / "hosts" / h / "current" / "VERSION" for h in ("web1", "web2")]
+    assert [p.read_text() for p in hosts] == ["1.0.0\n", "1.0.0\n"]
+    rollback_run = project.run("history", "test", "--json").json()[0]
+    assert rollback_run["kind"] == "rollback" and rollback_run["backup_id"] == run["backup_id"]
+    kinds = sorted(b["kind"] for b in project.run("backup", "list", "test", "--json").json())
+    assert kinds == ["pre-release", "pre-release", "safety"]
+
+
+def test_a_failed_dump_stops_the_deploy_with_nothing_changed(project: Project) -> None:
+    database = {"engine": "postgresql", "host": "127.0.0.1", "port": 1, "name": "nope", "user": "x"}
+    project.write_env("test", local_env(project.root, database=database))
+    result = project.run("deploy", "test", "--version", "1.0.0")
+    assert result.code == 1 and "pre-release dump of test failed, nothing was changed" in result.stderr
+    assert not (project.root / "hosts").exists()
+    run = project.run("history", "test", "--json").json()[0]
+    assert run["status"] == "failed" and project.run("backup", "list", "test", "--json").json() == []
+    storage = project.root / "backups" / "test"
+    assert not storage.exists() or list(storage.iterdir()) == []
+
+
+def test_no_dump_needs_break_glass_where_a_window_is_set(project: Project) -> None:
+    database = {"engine": "sqlite", "name": "app.db"}
+    project.write_env("test", local_env(project.root, database=database, window={"calendar": "none"}))
+    result = project.run("deploy", "test", "--version", "1.0.0", "--no-dump")
+    assert result.code == 2 and "--break-glass" in result.stderr
+
+
+def test_dry_run_names_the_dump_and_takes_none(project: Project) -> None:
+    result = project.run("deploy", "test", "--version", "1.0.0", "--dry-run", "--json")
+    assert result.code == 0, result.stderr
+    assert result.json()["tasks"][0]["lines"] == ["dump sqlite database app.db from this machine"]
+    assert project.run("backup", "list", "test", "--json").json() == []
+
+
+def test_prune_follows_the_policy_and_never_drops_pinned_backups(project: Project) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from release.clock import FixedClock
+
+    database = {"engine": "sqlite", "name": "app.db"}
+    backup = {"retention": {"keep_daily": 2}}
+    project.write_env("test", local_env(project.root, database=database, backup=backup))
+    ids = []
+    for days_ago in (5, 4, 3, 1, 0):
+        project.clock = FixedClock(datetime(2026, 11, 24, 12, tzinfo=UTC) - timedelta(days=days_ago))
+        ids.append(project.run("backup", "run", "test", "--json").json()["id"])
+    assert project.run("backup", "pin", "test", ids[0]).code == 0
+    plan = project.run("backup", "prune", "test", "--dry-run", "--json").json()
+    verdicts = {row["id"]: row["keep"] for row in plan}
+    assert verdicts == {ids[0]: True, ids[1]: False, ids[2]: False, ids[3]: True, ids[4]: True}
+    assert "pinned by hand" in next(r for r in plan if r["id"] == ids[0])["reasons"]
+    assert len(project.run("backup", "list", "test", "--json").json()) == 5  # dry run deleted nothing
+    assert project.run("backup", "prune", "test").code == 0
+    left = [b["id"] for b in project.run("backup", "list", "test", "--json").json()]
+    assert sorted(left) == sorted([ids[0], ids[3], ids[4]])
+    files = sorted(p.name for p in (project.root / "backups" / "test").iterdir())
+    assert len(files) == 6  # three dumps, three manifests
+
+
+def test_backup_status_metrics_and_rescan(project: Project) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from release.clock import FixedClock
+
+    database = {"engine": "sqlite", "name": "app.db"}
+    backup = {"schedule": "0 2 * * *", "max_age": "26h", "metrics_file": "metrics/release.prom"}
+    project.write_env("test", local_env(project.root, database=database, backup=backup))
+    missing = project.run("backup", "status", "--json")
+    assert missing.code == 1 and missing.json()[0]["stale"] is True and "too old (or missing)" in missing.stderr
+    taken_at = datetime(2026, 11, 24, 2, 0, 5, tzinfo=UTC)
+    project.clock = FixedClock(taken_at)
+    made = project.run("backup", "run", "test", "--json").json()
+    metrics = (project.root / "metrics" / "release.prom").read_text()
+    assert f'release_backup_last_success_timestamp_seconds{{env="test"}} {taken_at.timestamp():.0f}' in metrics
+    assert f'release_backup_last_size_bytes{{env="test"}} {made["size"]}' in metrics
+    assert 'release_backup_failures_total{env="test"} 0' in metrics
+    project.clock = FixedClock(taken_at + timedelta(hours=3))
+    fresh = project.run("backup", "status", "test", "--json")
+    assert fresh.code == 0, fresh.stderr
+    row = fresh.json()[0]
+    assert row["last_backup_id"] == made["id"] and row["age_seconds"] == 3 * 3600
+    assert row["next_run"] == "2026-11-25T02:00:00+00:00"
+    project.clock = FixedClock(taken_at + timedelta(hours=27))
+    assert project.run("backup", "status", "test").code == 1
+    # the catalog can be rebuilt from the manifests when the ledger is lost
+    (project.root / ".release" / "ledger.db").unlink()
+    for extra in (project.root / ".release").glob("ledger.db-*"):
+        extra.unlink()
+    assert project.run("backup", "list", "test", "--json").json() == []
+    rebuilt = project.run("backup", "list", "test", "--rescan", "--json").json()
+    assert [b["id"] for b in rebuilt] == [made["id"]] and rebuilt[0]["sha256"] == made["sha256"]
+
+
+def test_a_failed_backup_alerts_counts_and_never_looks_like_success(project: Project) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[dict[str, object]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        database = {"engine": "postgresql", "host": "127.0.0.1", "port": 1, "name": "nope", "user": "x"}
+        backup = {"alert_webhook": f"http://127.0.0.1:{server.server_address[1]}/hook", "metrics_file": "m.prom"}
+        project.write_env("test", local_env(project.root, database=database, backup=backup))
+        result = project.run("backup", "run", "test")
+    finally:
+        server.shutdown()
+    assert result.code == 1
+    assert len(received) == 1 and received[0]["env"] == "test" and received[0]["error"]
+    assert 'release_backup_failures_total{env="test"} 1' in (project.root / "m.prom").read_text()
+    assert "release_backup_last_success_timestamp_seconds" not in (project.root / "m.prom").read_text()
+    status = project.run("backup", "status", "test", "--json").json()[0]
+    assert status["stale"] is True and status["last_success"] is None and status["last_error"]["message"]
