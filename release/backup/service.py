@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from release.progress import transfer_progress
 from release.targets import build_hosts
 
 KINDS = ("scheduled", "manual", "pre-release", "safety")
+STALE_PARTIAL = 3600.0  # seconds without a write before a partial dump file counts as abandoned
 
 
 def storage_dir(env: Environment) -> Path:
@@ -50,6 +52,7 @@ def take_backup(ctx: Context, env: Environment, kind: str, release_id: str | Non
     dumper = open_dumper(env)
     directory = storage_dir(env)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    sweep_partials(directory)
     now = ctx.clock.now().astimezone(UTC)
     backup_id = f"{env.name}-{now.strftime('%Y%m%dT%H%M%S')}Z-{kind}"
     if (directory / f"{backup_id}{dumper.extension()}").exists():
@@ -78,6 +81,21 @@ def take_backup(ctx: Context, env: Environment, kind: str, release_id: str | Non
     record(ctx.ledger, backup)
     logger.info("backup {id}: {size} bytes, sha256 {sha}", id=backup_id, size=result.size, sha=result.sha256[:16])
     return backup
+
+
+def sweep_partials(directory: Path, older_than: float = STALE_PARTIAL) -> list[Path]:
+    """Remove `.*.partial` files a killed dump left behind (a live dump keeps its file's mtime fresh)."""
+    swept = []
+    for path in directory.glob(".*.partial"):
+        try:
+            if time.time() - path.stat().st_mtime > older_than:
+                path.unlink()
+                swept.append(path)
+        except FileNotFoundError:
+            continue
+    for path in swept:
+        logger.warning("removed {path}: left by an interrupted dump", path=path)
+    return swept
 
 
 def check_file(env: Environment, backup: Backup) -> Path:

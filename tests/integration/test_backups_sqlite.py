@@ -222,3 +222,28 @@ def test_a_failed_backup_alerts_counts_and_never_looks_like_success(project: Pro
     assert "release_backup_last_success_timestamp_seconds" not in (project.root / "m.prom").read_text()
     status = project.run("backup", "status", "test", "--json").json()[0]
     assert status["stale"] is True and status["last_success"] is None and status["last_error"]["message"]
+
+
+def test_a_killed_backup_leaves_nothing_listed_and_its_leftover_is_swept(project: Project) -> None:
+    import signal
+    import time
+
+    with sqlite3.connect(project.root / "app.db") as conn:  # big enough to catch the dump in the middle
+        conn.execute("CREATE TABLE blobs (data BLOB)")
+        conn.executemany("INSERT INTO blobs VALUES (randomblob(1048576))", [()] * 300)
+    proc = project.spawn("backup", "run", "test")
+    storage = project.root / "backups" / "test"
+    deadline = time.monotonic() + 30
+    while not list(storage.glob(".*.partial")) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    assert project.run("backup", "list", "test", "--json").json() == []
+    leftovers = list(storage.glob(".*.partial"))
+    assert leftovers and not [p for p in storage.iterdir() if not p.name.startswith(".")]
+    old = time.time() - 7200
+    for path in leftovers:
+        os.utime(path, (old, old))
+    made = project.run("backup", "run", "test", "--json")
+    assert made.code == 0 and "left by an interrupted dump" in made.stderr
+    assert not list(storage.glob(".*.partial"))
