@@ -23,14 +23,8 @@ def rows(db: Path, table: str = "people") -> list[tuple[object, ...]]:
 
 def migration_book(project: Project, sql: str) -> None:
     """A project playbook whose migration (run once, before the switch) runs `sql` on the database."""
-    book = (Path(__file__).parents[2] / "playbooks" / "deploy.yml").read_text()
     script = f"import sqlite3; c = sqlite3.connect('{project.root / 'app.db'}'); c.executescript('{sql}'); c.commit()"
-    migration = (
-        f"    - name: Migrate\n      shell: {{cmd: {json.dumps('python3 -c ' + json.dumps(script))}}}\n"
-        "      run_once: true\n\n    - name: Switch current"
-    )
-    (project.root / "playbooks").mkdir(exist_ok=True)
-    (project.root / "playbooks" / "deploy.yml").write_text(book.replace("    - name: Switch current", migration, 1))
+    project.insert_task({"name": "Migrate", "shell": {"cmd": "python3 -c " + json.dumps(script)}, "run_once": True})
 
 
 @pytest.fixture

@@ -29,10 +29,7 @@ def project(tmp_path: Path, sshd_hosts: SshdCluster) -> Project:
 
 def slow_playbook(project: Project, seconds: float) -> None:
     """A project playbook with a pause before the switch, so a run can be caught in the middle."""
-    book = (Path(__file__).parents[2] / "playbooks" / "deploy.yml").read_text()
-    pause = f"    - name: Pause\n      shell: {{cmd: 'sleep {seconds}'}}\n\n    - name: Switch current"
-    (project.root / "playbooks").mkdir(exist_ok=True)
-    (project.root / "playbooks" / "deploy.yml").write_text(book.replace("    - name: Switch current", pause, 1))
+    project.insert_task({"name": "Pause", "shell": {"cmd": f"sleep {seconds}"}})
 
 
 def deploy_logs(project: Project) -> set[Path]:
@@ -164,12 +161,8 @@ def test_interrupt_switches_back_records_and_releases_the_lock(
     first = project.run("deploy", "test", "--version", "1.0.0", "--json")
     assert first.code == 0, first.stderr
     good = first.json()["release_id"]
-    book = (Path(__file__).parents[2] / "playbooks" / "deploy.yml").read_text()
-    pause = "    - name: Pause\n      shell: {cmd: 'sleep 3'}\n"  # after the switch: the hosts must go back
-    (project.root / "playbooks").mkdir(exist_ok=True)
-    (project.root / "playbooks" / "deploy.yml").write_text(
-        book.replace("    - name: Restart the service", pause + "\n    - name: Restart the service", 1)
-    )
+    # a pause after the switch: the hosts must go back
+    project.insert_task({"name": "Pause", "shell": {"cmd": "sleep 3"}}, before="Restart the service")
     before = deploy_logs(project)
     proc = project.spawn("deploy", "test", "--version", "1.1.0")
     wait_for_log(project, "Pause", proc, before)

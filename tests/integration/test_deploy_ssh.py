@@ -117,15 +117,8 @@ def test_failing_health_check_switches_every_switched_host_back(
 def test_failure_before_the_switch_leaves_hosts_untouched(project: Project, sshd_hosts: SshdCluster) -> None:
     assert project.run("deploy", "test", "--version", "1.0.0").code == 0
     before = currents(sshd_hosts)
-    book = (Path(__file__).parents[2] / "playbooks" / "deploy.yml").read_text()
-    migration = (
-        "    - name: Migrate\n"
-        "      shell: {cmd: 'echo migrating on {{ host.name }}; exit 3'}\n"
-        "      when: host.name == 'h3'\n\n"
-        "    - name: Switch current"
-    )
-    (project.root / "playbooks").mkdir()
-    (project.root / "playbooks" / "deploy.yml").write_text(book.replace("    - name: Switch current", migration, 1))
+    failing = {"name": "Migrate", "shell": {"cmd": "echo migrating on {{ host.name }}; exit 3"}}
+    project.insert_task(failing | {"when": "host.name == 'h3'"})
     bad = project.run("deploy", "test", "--version", "1.1.0", "--json")
     assert bad.code == 1, bad.stderr
     assert "task 'Migrate' failed on h3" in bad.stderr and "migrating on h3" in bad.stderr
@@ -194,16 +187,8 @@ def test_old_releases_and_their_artifacts_are_cleaned_up(project: Project, sshd_
 
 
 def test_serial_batches_and_run_once(project: Project, sshd_hosts: SshdCluster, health: HealthServer) -> None:
-    book = (Path(__file__).parents[2] / "playbooks" / "deploy.yml").read_text()
-    book = book.replace("  hosts: app\n", "  hosts: app\n  serial: 1\n", 1)
-    migration = (
-        "    - name: Migrate\n"
-        "      shell: {cmd: 'echo {{ host.name }} >> /srv/migrated'}\n"
-        "      run_once: true\n\n"
-        "    - name: Switch current"
-    )
-    (project.root / "playbooks").mkdir()
-    (project.root / "playbooks" / "deploy.yml").write_text(book.replace("    - name: Switch current", migration, 1))
+    migration = {"name": "Migrate", "shell": {"cmd": "echo {{ host.name }} >> /srv/migrated"}, "run_once": True}
+    project.insert_task(migration, serial=1)
     first = project.run("deploy", "test", "--version", "1.0.0", "--json")
     assert first.code == 0, first.stderr
     migrated = [(h.srv / "migrated").read_text() if (h.srv / "migrated").exists() else "" for h in sshd_hosts.hosts]

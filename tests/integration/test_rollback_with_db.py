@@ -20,12 +20,7 @@ def project_with_migration(root: Path, database: dict[str, Any], migrate: str) -
     """Local hosts; the deploy playbook runs `migrate` once before the switch."""
     project = Project(root)
     project.write_env("test", local_env(project.root, database=database))
-    book = (Path(__file__).parents[2] / "playbooks" / "deploy.yml").read_text()
-    migration = (
-        f"    - name: Migrate\n      shell: {{cmd: {migrate!r}}}\n      run_once: true\n\n    - name: Switch current"
-    )
-    (project.root / "playbooks").mkdir(parents=True)
-    (project.root / "playbooks" / "deploy.yml").write_text(book.replace("    - name: Switch current", migration, 1))
+    project.insert_task({"name": "Migrate", "shell": {"cmd": migrate}, "run_once": True})
     for version in ("1.0.0", "1.1.0"):
         project.artifact(version)
     return project

@@ -20,6 +20,8 @@ from release.clock import Clock, SystemClock
 from release.context import Context
 from tests.support.sshd import SshdCluster
 
+SHIPPED_DEPLOY = Path(__file__).parents[2] / "playbooks" / "deploy.yml"
+
 
 @dataclass
 class CliResult:
@@ -65,6 +67,19 @@ class Project:
                 info.size = len(data)
                 info.mode = 0o644
                 archive.addfile(info, io.BytesIO(data))
+        return path
+
+    def insert_task(self, task: dict[str, Any], before: str = "Switch current", serial: int | None = None) -> Path:
+        """Write the project's playbooks/deploy.yml: the shipped one with `task` before the task named `before`."""
+        plays = yaml.safe_load(SHIPPED_DEPLOY.read_text())
+        tasks = plays[0]["tasks"]
+        index = next(i for i, t in enumerate(tasks) if t["name"].startswith(before))
+        tasks.insert(index, task)
+        if serial is not None:
+            plays[0]["serial"] = serial
+        path = self.root / "playbooks" / "deploy.yml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(plays, sort_keys=False, allow_unicode=True))
         return path
 
     def run(self, *args: str) -> CliResult:
