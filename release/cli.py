@@ -43,9 +43,9 @@ def _report(ctx: Context, operation: Callable[[], DeployReport]) -> None:
         report = operation()
     except DeployFailed as failed:
         report = failed.report
-        emit(ctx, report.to_json(), lambda: render.deploy_report(ctx.console, report))
+        emit(ctx, report.to_json(), lambda: render.deploy_report(render.stdout_console(), report))
         raise
-    emit(ctx, report.to_json(), lambda: render.deploy_report(ctx.console, report))
+    emit(ctx, report.to_json(), lambda: render.deploy_report(render.stdout_console(), report))
 
 
 app.add_typer(backup_app, name="backup")
