@@ -241,3 +241,27 @@ def test_a_killed_backup_leaves_nothing_listed_and_its_leftover_is_swept(project
     made = project.run("backup", "run", "test", "--json")
     assert made.code == 0 and "left by an interrupted dump" in made.stderr
     assert not list(storage.glob(".*.partial"))
+
+
+def test_a_restore_that_fails_puts_the_safety_dump_back(project: Project) -> None:
+    import hashlib
+
+    import zstandard
+
+    from release.backup.catalog import set_fields
+    from release.clock import SystemClock
+    from release.ledger import Ledger
+
+    backup = project.run("backup", "run", "test", "--json").json()
+    path = project.root / backup["path"]
+    path.write_bytes(zstandard.ZstdCompressor().compress(b"this is not an SQLite database " * 100))
+    ledger = Ledger(f"sqlite:///{project.root / '.release' / 'ledger.db'}", SystemClock())
+    set_fields(ledger, backup["id"], sha256=hashlib.sha256(path.read_bytes()).hexdigest(), size=path.stat().st_size)
+    ledger.close()
+    with sqlite3.connect(project.root / "app.db") as conn:
+        conn.execute("INSERT INTO people (name) VALUES ('written after the backup')")
+    before = rows(project.root / "app.db")
+    result = project.run("backup", "restore", "test", backup["id"], "--yes")
+    assert result.code == 1
+    assert f"restore of {backup['id']} failed" in result.stderr and "put back from the safety dump" in result.stderr
+    assert rows(project.root / "app.db") == before
