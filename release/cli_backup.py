@@ -10,7 +10,9 @@ from release import render
 from release.cli_common import EnvArg, JsonOpt, YesOpt, context_of, emit, typed_confirmation
 from release.errors import BadInput, OperationFailed, Refused
 
-app = typer.Typer(help="Backups: run, list, restore, prune, pin, unpin.", no_args_is_help=True, rich_markup_mode=None)
+app = typer.Typer(
+    help="Backups: run, list, restore, verify, prune, pin, unpin, status.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 @app.command("run")
@@ -138,3 +140,38 @@ def status_command(
     stale = [row["env"] for row in rows if row["stale"]]
     if stale:
         raise OperationFailed(f"backups too old (or missing) for: {', '.join(stale)}")
+
+
+@app.command("verify")
+def verify_command(
+    typer_ctx: typer.Context,
+    env: EnvArg,
+    backup_id: Annotated[str | None, typer.Argument(help="Only this backup (default: all, newest first).")] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Check each backup's sha256, restore it into a scratch database, compare row counts; exit 1 if one fails."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from release.backup.verify import verify_all
+
+    ctx = context_of(typer_ctx, json_output)
+    results = verify_all(ctx, ctx.environment(env), [backup_id] if backup_id else None)
+
+    def human() -> None:
+        console = render.stdout_console()
+        if not results:
+            console.print(f"no backups of {env} to verify")
+            return
+        table = Table()
+        for column in ("id", "result", "reason", "seconds"):
+            table.add_column(column, overflow="fold")
+        for r in results:
+            result = "ok" if r.ok else ("FAILED (inconclusive)" if r.inconclusive else "FAILED")
+            table.add_row(Text(r.id), result, Text(r.reason), f"{r.seconds:.1f}")  # Text: no markup in errors
+        console.print(table)
+
+    emit(ctx, [r.to_json() for r in results], human)
+    failed = [r.id for r in results if not r.ok]
+    if failed:
+        raise OperationFailed(f"verification failed for: {', '.join(failed)}")

@@ -4,6 +4,12 @@ APScheduler alone forgets a run missed while the daemon was down or the machine 
 only looks forward). So the daemon also asks the catalog, at start and every minute: is the newest
 backup older than the schedule's last due time? Then that environment is backed up at once, and the
 log says why. `release daemon --once` is that check alone, for people who prefer cron.
+
+An environment with `backup.verify_schedule` also gets a verify job: at each due time it verifies its
+newest backup not verified yet (else its newest), in a scratch copy. Verify jobs have worker threads
+and a "running" set of their own, so a slow or failing verify never delays or blocks a backup; like
+backups, two verifies of one environment never overlap. A verify that fails marks that backup bad,
+so the next catch-up check no longer counts it as the last success and takes a fresh backup.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from release import lock as locks
 from release.backup.catalog import list_backups
 from release.backup.job import run_scheduled_backup
 from release.backup.prune import schedule_zone
+from release.backup.verify import run_scheduled_verify
 from release.clock import iso
 from release.context import Context
 from release.cron import cron_trigger, last_due
@@ -43,24 +50,27 @@ TICK = 0.5  # seconds: how soon a stop signal is acted on
 RETRY_AFTER = 900.0  # seconds before a failed environment is caught up again: retry, but do not flood alerts
 
 BackupFn = Callable[[Context, Environment], Any]
+VerifyFn = Callable[[Context, Environment], Any]
 
 
-def scheduled_environments(ctx: Context) -> list[Environment]:
-    """Every environment of the inventory with a `backup.schedule`, its cron checked (file:line, exit 2)."""
+def scheduled_environments(ctx: Context, key: str = "schedule") -> list[Environment]:
+    """Every environment of the inventory with a `backup.<key>` (schedule or verify_schedule), its cron
+    checked (file:line, exit 2)."""
     found = []
     for name in environment_names(ctx.inventory_dir):
         env = ctx.environment(name)
         spec = env.inventory.backup
-        if spec is None or not spec.schedule:
+        cron = getattr(spec, key) if spec is not None else None
+        if not cron:
             continue
         try:
-            never = cron_trigger(spec.schedule, schedule_zone(env)).get_next_fire_time(None, ctx.clock.now()) is None
+            never = cron_trigger(cron, schedule_zone(env)).get_next_fire_time(None, ctx.clock.now()) is None
         except ValueError as exc:
-            raise env.source.error(("backup", "schedule"), f"{spec.schedule!r} is not a cron schedule: {exc}") from None
+            raise env.source.error(("backup", key), f"{cron!r} is not a cron schedule: {exc}") from None
         if never:
-            raise env.source.error(("backup", "schedule"), f"{spec.schedule!r} never fires (no such date)")
+            raise env.source.error(("backup", key), f"{cron!r} never fires (no such date)")
         if env.inventory.database is None:
-            raise env.source.error(("backup", "schedule"), "a backup schedule needs a database block")
+            raise env.source.error(("backup", key), f"a backup {key.replace('_', ' ')} needs a database block")
         found.append(env)
     return found
 
@@ -154,6 +164,17 @@ def backup_now(ctx: Context, env: Environment, reason: str, backup: BackupFn) ->
     return Outcome(env.name, reason, backup_id=getattr(made, "id", None))
 
 
+def verify_now(ctx: Context, env: Environment, verify: VerifyFn) -> None:
+    """Run one scheduled verify; its verdict is recorded and alerted by `verify`, anything else is logged."""
+    try:
+        verify(ctx, env)
+    except Exception as exc:
+        expected = isinstance(exc, ReleaseError | OSError)  # anything else is a bug: keep its traceback
+        logger.opt(exception=None if expected and not ctx.verbose else exc).error(
+            "scheduled verify of {env} failed: {error}", env=env.name, error=str(exc) or type(exc).__name__
+        )
+
+
 def run_due(ctx: Context, backup: BackupFn = run_scheduled_backup) -> list[Outcome]:
     """`--once`: back up every environment whose last backup is older than its last due time."""
     environments = scheduled_environments(ctx)
@@ -173,7 +194,8 @@ class _ToLoguru(logging.Handler):
 
 
 class Daemon:
-    """One cron job per scheduled environment, the catch-up check, and a clean stop on SIGTERM/SIGINT."""
+    """One cron job per scheduled environment (and per verify schedule), the catch-up check, and a clean
+    stop on SIGTERM/SIGINT."""
 
     def __init__(
         self,
@@ -181,23 +203,29 @@ class Daemon:
         backup: BackupFn = run_scheduled_backup,
         check_interval: float = CHECK_INTERVAL,
         retry_after: float = RETRY_AFTER,
+        verify: VerifyFn = run_scheduled_verify,
     ) -> None:
         self.ctx, self.backup, self.check_interval, self.retry_after = ctx, backup, check_interval, retry_after
+        self.verify = verify
         self.environments = {env.name: env for env in scheduled_environments(ctx)}
-        if not self.environments:
-            raise BadInput(f"no environment in {ctx.inventory_dir} has a backup.schedule: nothing to run")
+        self.verify_environments = {env.name: env for env in scheduled_environments(ctx, "verify_schedule")}
+        if not self.environments and not self.verify_environments:
+            raise BadInput(
+                f"no environment in {ctx.inventory_dir} has a backup.schedule or backup.verify_schedule: nothing to run"
+            )
         self._signalled = False  # set by the signal handler, which must take no lock
         self._stop = threading.Event()  # no new backups: seen by the worker threads
         self._guard = threading.Lock()  # over the three below, shared with the worker threads
         self._running: set[str] = set()
+        self._verifying: set[str] = set()  # apart from _running: a verify never holds up a backup
         self._failed: dict[str, float] = {}  # environment -> monotonic time of its last failed run
         self._why: dict[str, str] = {}  # environment -> why its catch-up was asked for
         self._held = ExitStack()  # the daemon lock, from start() to stop()
         # Nothing persistent: jobs are rebuilt from the inventory at every start, so there is nothing
-        # to unpickle; one worker per environment, so a hung dump never delays another environment.
+        # to unpickle; one worker per job, so a hung dump (or verify) never delays another job.
         self.scheduler = BackgroundScheduler(
             jobstores={"default": MemoryJobStore()},
-            executors={"default": ThreadPoolExecutor(len(self.environments))},
+            executors={"default": ThreadPoolExecutor(len(self.environments) + len(self.verify_environments))},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},  # late, never lost
             timezone=UTC,
         )
@@ -214,9 +242,16 @@ class Daemon:
             self.scheduler.add_job(
                 self._scheduled, cron_trigger(cron, zone), args=[name], id=job_id(name), name=f"{cron} {zone}"
             )
+        for name, env in self.verify_environments.items():
+            assert env.inventory.backup is not None and env.inventory.backup.verify_schedule
+            cron, zone = env.inventory.backup.verify_schedule, schedule_zone(env)
+            trigger = cron_trigger(cron, zone)
+            self.scheduler.add_job(
+                self._verify, trigger, args=[name], id=verify_job_id(name), name=f"verify {cron} {zone}"
+            )
         self.scheduler.start()
         for job in self.scheduler.get_jobs():
-            logger.info("{job}: next backup {at}", job=job.id, at=iso(job.next_run_time))
+            logger.info("{job}: next run {at}", job=job.id, at=iso(job.next_run_time))
         return self.check_catch_ups()
 
     def check_catch_ups(self) -> list[tuple[str, str]]:
@@ -259,15 +294,34 @@ class Daemon:
                 else:
                     self._failed[name] = time.monotonic()
 
+    def _verify(self, name: str) -> None:
+        """The verify job: one scheduled verify of `name`, never two at once, none after a stop was asked for."""
+        with self._guard:
+            if self._stop.is_set():
+                logger.info("not starting the verify of {env}: stopping", env=name)
+                return
+            if name in self._verifying:
+                logger.warning("verify of {env} skipped: the previous one is still running", env=name)
+                return
+            self._verifying.add(name)
+        try:
+            verify_now(self.ctx, self.verify_environments[name], self.verify)
+        finally:
+            with self._guard:
+                self._verifying.discard(name)
+
     def stop(self) -> None:
-        """Start nothing new, let running backups finish (dumpers never leave partial files), unlock."""
+        """Start nothing new, let running backups and verifies finish (neither leaves anything behind), unlock."""
         self._stop.set()
         try:
             if self.scheduler.running:
                 with self._guard:
                     running = sorted(self._running)
+                    verifying = sorted(self._verifying)
                 if running:
                     logger.info("stopping: waiting for the backup of {envs} to finish", envs=", ".join(running))
+                if verifying:
+                    logger.info("stopping: waiting for the verify of {envs} to finish", envs=", ".join(verifying))
                 self.scheduler.shutdown(wait=True)
         finally:
             self._held.close()
@@ -280,7 +334,9 @@ class Daemon:
         handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             self.start()
-            logger.info("daemon running for {envs}", envs=", ".join(self.environments))
+            logger.info(
+                "daemon running for {envs}", envs=", ".join(sorted({*self.environments, *self.verify_environments}))
+            )
             wall, mono = self.ctx.clock.now(), time.monotonic()
             while not self._signalled:
                 time.sleep(TICK)
@@ -305,3 +361,8 @@ class Daemon:
 def job_id(env: str) -> str:
     """The scheduler job of an environment."""
     return f"backup:{env}"
+
+
+def verify_job_id(env: str) -> str:
+    """The scheduler job verifying an environment's backups."""
+    return f"verify:{env}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from release.db.base import Dumper, DumpFailed, DumpResult
+from release.db.base import Dumper, DumpFailed, DumpResult, ScratchUnavailable
 from release.db.mysql import MysqlDumper
 from release.db.postgresql import PostgresDumper
 from release.db.runner import Runner
@@ -14,7 +14,7 @@ from release.hosts import Host, LocalHost, SshHost
 from release.inventory import DatabaseSpec
 from release.log import redactor
 
-__all__ = ["DumpFailed", "DumpResult", "Dumper", "make_dumper"]
+__all__ = ["DumpFailed", "DumpResult", "Dumper", "ScratchUnavailable", "make_dumper"]
 
 
 def make_dumper(spec: DatabaseSpec, project_dir: Path, via: Host | None = None) -> Dumper:

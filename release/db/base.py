@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ from release.errors import OperationFailed
 from release.log import redactor
 
 TAIL_LINES = 12
+SCRATCH_PREFIX = "release_verify_"  # verify restores into <prefix><12 hex>, then drops it
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,16 @@ class DumpFailed(OperationFailed):
         super().__init__(redactor.mask(message))
 
 
+class ScratchUnavailable(DumpFailed):
+    """No scratch copy could be set up for a verify (rights, tools, server, disk): nothing was learnt
+    about the backup itself, so it must not be marked bad for it (retention deletes bad backups)."""
+
+
+def scratch_name() -> str:
+    """A fresh scratch database name, e.g. `release_verify_3f9c0a12b7de` (a plain identifier)."""
+    return f"{SCRATCH_PREFIX}{secrets.token_hex(6)}"
+
+
 class Dumper(Protocol):
     """Dump and restore one database; the engine-specific parts live behind this."""
 
@@ -65,4 +77,15 @@ class Dumper(Protocol):
 
     def table_counts(self) -> dict[str, int]:
         """Rows per table now (exact where cheap; may be empty)."""
+        ...
+
+    def verify_restore(self, source: Path) -> dict[str, int]:
+        """Restore a file made by `dump` into a scratch copy, count its rows per table, drop the copy.
+
+        The scratch copy is named `release_verify_<hex>` (PostgreSQL: a database; MySQL: a schema;
+        SQLite: a temporary file) and is removed whether the restore worked or not; the live
+        database is never written to. Every table is counted (same keys as `DumpResult.tables`).
+        Raises ScratchUnavailable when the copy cannot even be set up, DumpFailed when the dump
+        does not restore.
+        """
         ...

@@ -4,10 +4,17 @@ Since 10.5.25/10.6.18/10.11.8, mariadb-dump starts its output with a `/*M!999999
 mode */` line that MySQL's client rejects, so a dump that starts with it is restored with a MariaDB
 client, whatever the server. The password reaches MariaDB tools in MYSQL_PWD and MySQL's tools in a
 0600 option file (MySQL deprecated MYSQL_PWD); never on a command line.
+
+`verify_restore` feeds the dump to a client whose default database is a scratch schema
+`release_verify_<hex>`. That is safe only because a dump of one database (no --databases) holds no
+`USE` and no CREATE/DROP DATABASE: every unqualified statement lands in the client's default
+database. A dump that would switch databases anyway is refused before that line reaches the client.
+The login needs the rights to create and drop such schemas, e.g. ``GRANT ALL ON `release\\_verify\\_%`.*``.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +23,7 @@ from typing import Literal
 
 from loguru import logger
 
-from release.db.base import DumpFailed, DumpResult
+from release.db.base import SCRATCH_PREFIX, DumpFailed, DumpResult, ScratchUnavailable, scratch_name
 from release.db.runner import Runner, Tool
 from release.db.stream import AtomicFile, copy_stream, open_dump, read_chunks
 from release.inventory import DatabaseSpec
@@ -25,6 +32,13 @@ SANDBOX = b"/*M!999999\\- enable the sandbox mode */"
 COMPLETE = b"-- Dump completed"
 MAX_COUNTED_TABLES = 200
 MAX_COUNTED_BYTES = 2 << 30
+COUNT_BATCH = 200  # tables per counting query: keeps one --execute argument far below Linux's 128 KiB
+# Lines that would leave the client's default database: USE / \u, connect / \r, source / \., and
+# CREATE/DROP DATABASE. None is in a single-database dump (USE is not even allowed in a routine).
+SWITCHES = re.compile(
+    rb"^[ \t]*(?:use[ \t`;]|\\[ur.]|connect\b|source[ \t]|(?:create|drop)[ \t]+(?:database|schema)\b)",
+    re.IGNORECASE | re.MULTILINE,
+)
 Family = Literal["mariadb", "mysql"]
 PasswordVia = Literal["env", "file"]
 
@@ -115,13 +129,14 @@ class MysqlDumper:
             self._programs = parse_discovery(self.runner.shell(_DISCOVER))
         return self._programs
 
-    def _tool(self, program: Program, *args: str) -> Tool:
+    def _tool(self, program: Program, *args: str, database: str | None = None) -> Tool:
+        """`program` with the connection options; its default database is `database` (default: the spec's)."""
         spec = self.spec
         argv = [program.path, *args, "--default-character-set=utf8mb4"]
         argv += [f"--host={spec.host}"] if spec.host else []
         argv += [f"--port={spec.port}"] if spec.port else []
         argv += [f"--user={spec.user}"] if spec.user else []
-        argv += ["--", spec.name]
+        argv += ["--", database or spec.name]
         if spec.password is None:
             return Tool(argv)
         password = spec.password.get_secret_value()
@@ -130,9 +145,10 @@ class MysqlDumper:
             return Tool(argv, secret_env={"MYSQL_PWD": password})
         return Tool(argv, option_file=f"password={option_value(password)}")
 
-    def _query(self, sql: str) -> list[list[str]]:
+    def _query(self, sql: str, database: str | None = None) -> list[list[str]]:
         client = pick(self.programs(), dumps=False, prefer="mariadb", where=self.runner.where)
-        output = self.runner.run(self._tool(client, "--batch", "--skip-column-names", "--raw", f"--execute={sql}"))
+        args = ("--batch", "--skip-column-names", "--raw", f"--execute={sql}")
+        output = self.runner.run(self._tool(client, *args, database=database))
         return [line.split("\t") for line in output.splitlines()]
 
     def server_version(self) -> str:
@@ -150,15 +166,27 @@ class MysqlDumper:
 
     def table_counts(self) -> dict[str, int]:
         """Exact row counts per table when cheap (<= 200 tables, <= 2 GiB); else {}."""
+        return self._counts(None, cheap_only=True)
+
+    def _counts(self, database: str | None, cheap_only: bool) -> dict[str, int]:
+        """Row counts per table of `database` (default: the spec's); of every table unless `cheap_only`."""
         rows = self._query(
             "SELECT table_name, COALESCE(data_length, 0) FROM information_schema.tables "
-            "WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY 1"
+            "WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY 1",
+            database,
         )
-        if not rows or len(rows) > MAX_COUNTED_TABLES or sum(int(r[1]) for r in rows) > MAX_COUNTED_BYTES:
+        too_big = len(rows) > MAX_COUNTED_TABLES or sum(int(r[1]) for r in rows) > MAX_COUNTED_BYTES
+        if not rows or (cheap_only and too_big):
             return {}
-        # Names are quoted as identifiers and literals: S608 does not apply.
-        parts = [f"SELECT {_literal(name)}, COUNT(*) FROM {_ident(name)}" for name, _size in rows]  # noqa: S608
-        return {name: int(count) for name, count in self._query(" UNION ALL ".join(parts))}
+        counts: dict[str, int] = {}
+        for start in range(0, len(rows), COUNT_BATCH):
+            # Names are quoted as identifiers and literals: S608 does not apply.
+            parts = [
+                f"SELECT {_literal(name)}, COUNT(*) FROM {_ident(name)}"  # noqa: S608
+                for name, _size in rows[start : start + COUNT_BATCH]
+            ]
+            counts.update({name: int(count) for name, count in self._query(" UNION ALL ".join(parts), database)})
+        return counts
 
     def dump(self, target: Path, on_bytes: Callable[[int], None] | None = None) -> DumpResult:
         """One consistent snapshot (InnoDB) with routines, triggers and events, as SQL through zstd."""
@@ -188,24 +216,108 @@ class MysqlDumper:
 
     def restore(self, source: Path) -> None:
         """Feed the SQL to a client of the dump tool's family (stops at the first error)."""
+        self._feed(source, None)
+
+    def _feed(self, source: Path, database: str | None, guard: SwitchGuard | None = None) -> None:
+        """Feed the SQL to a client whose default database is `database` (default: the spec's).
+
+        With `guard`, each chunk is checked before the client sees it.
+        """
+        into = f"the scratch schema {database}" if database else self.spec.name
         with open_dump(source) as stream:
             chunks = read_chunks(stream)
             first = next(chunks, b"")
             need: Family | None = "mariadb" if first.startswith(SANDBOX) else None
             client = pick(self.programs(), dumps=False, prefer=self.family(), need=need, where=self.runner.where)
-            tool = self._tool(client, "--batch", "--max-allowed-packet=1G")
+            tool = self._tool(client, "--batch", "--max-allowed-packet=1G", database=database)
             with self.runner.start(tool, stdin=True, stdout=False) as process:
                 try:
-                    process.stdin.write(first)
-                    for chunk in chunks:
+                    for chunk in itertools.chain([first], chunks):
+                        if guard is not None:
+                            guard.check(chunk, source.name)
                         process.stdin.write(chunk)
                     process.stdin.close()
                 except BrokenPipeError:
                     pass  # the client stopped reading: its exit status and stderr say why
                 if process.wait() != 0:
-                    raise process.failed(
-                        f"{client.name} restoring {source.name} into {self.spec.name} {self.runner.where}"
-                    )
+                    raise process.failed(f"{client.name} restoring {source.name} into {into} {self.runner.where}")
+
+    # ---------------------------------------------------------------- verify
+
+    def verify_restore(self, source: Path) -> dict[str, int]:
+        """Restore into a new scratch schema, count every table, drop it (also on failure or interrupt)."""
+        scratch = scratch_name()
+        try:
+            self._create_scratch(scratch)
+            self._feed(source, scratch, SwitchGuard())
+            counts = self._counts(scratch, cheap_only=False)
+        except ScratchUnavailable:
+            raise  # not created
+        except BaseException:  # also an interrupt while CREATE DATABASE ran
+            self._drop_scratch(scratch, quietly=True)
+            raise
+        self._drop_scratch(scratch)
+        return counts
+
+    def _create_scratch(self, scratch: str) -> None:
+        """CREATE DATABASE release_verify_<hex> with the live database's default character set and collation."""
+        user = f"'{self.spec.user}'" if self.spec.user else "the database user"
+        try:
+            charset, collation = self._query(
+                "SELECT default_character_set_name, default_collation_name FROM information_schema.schemata "
+                "WHERE schema_name = DATABASE()"
+            )[0]
+            if not (_PLAIN.match(charset) and _PLAIN.match(collation)):
+                raise ValueError(charset, collation)
+        except DumpFailed as exc:
+            raise ScratchUnavailable(f"cannot read the character set of {self.spec.name}: {exc}") from None
+        except (IndexError, ValueError):  # no row, not two fields, or not plain names
+            raise ScratchUnavailable(f"cannot read the character set of {self.spec.name}: unexpected answer") from None
+        try:
+            self._query(f"CREATE DATABASE {_ident(scratch)} CHARACTER SET {charset} COLLATE {collation}")
+        except DumpFailed as exc:
+            if "access denied" in str(exc).lower():  # ERROR 1044; a wrong password failed the query above
+                pattern = SCRATCH_PREFIX.replace("_", "\\_") + "%"
+                raise ScratchUnavailable(
+                    f"{user} may not create the scratch schema {scratch} that verify restores into: "
+                    f"give it the right with GRANT ALL ON `{pattern}`.* TO {user}@'<its host>'"
+                ) from None
+            raise ScratchUnavailable(f"cannot create the scratch schema {scratch}: {exc}") from None
+        logger.debug("created the scratch schema {db}", db=scratch)
+
+    def _drop_scratch(self, scratch: str, quietly: bool = False) -> None:
+        """DROP DATABASE IF EXISTS; `quietly` (another error is on its way): a failure is logged, not raised."""
+        try:
+            self._query(f"DROP DATABASE IF EXISTS {_ident(scratch)}")
+        except DumpFailed as exc:
+            message = f"the scratch schema {scratch} could not be dropped, drop it by hand: {exc}"
+            if not quietly:
+                raise DumpFailed(message) from None
+            logger.error(message)
+
+
+class SwitchGuard:
+    """Refuses SQL that would leave the client's default database (see SWITCHES), across chunk boundaries."""
+
+    def __init__(self) -> None:
+        self._carry = b""  # the start of the unfinished last line, when it is still short enough to matter
+
+    def check(self, chunk: bytes, name: str) -> None:
+        """Raise DumpFailed if a line of `chunk` (joined to the previous one's unfinished line) switches."""
+        text = self._carry + chunk
+        match = SWITCHES.search(text)
+        if match:
+            line = text[match.start() :].split(b"\n", 1)[0][:80].decode(errors="replace").strip()
+            raise DumpFailed(
+                f"{name} switches databases ({line!r}): it is not a dump of one database, and restoring it into "
+                "a scratch schema could write elsewhere; refusing to run it"
+            )
+        tail = text[text.rfind(b"\n") + 1 :]
+        # A line start already seen whole (64 bytes) cannot match any more: carry a byte that anchors nothing.
+        self._carry = tail if len(tail) < 64 else b"-"
+
+
+_PLAIN = re.compile(r"^[A-Za-z0-9_]+$")
 
 
 def _ident(name: str) -> str:

@@ -4,6 +4,9 @@ pg_dump's own gzip runs on pg_dump's single core; dumping uncompressed and compr
 in this process (on the other cores) is faster and smaller. The client must be at least as new as
 the server, so the tools are picked per server: the same major version when installed, else the
 newest newer one, else a clear error before anything starts.
+
+`verify_restore` restores into a scratch database `release_verify_<hex>` on the same server, made by
+the same login (which needs the CREATEDB attribute), and drops it afterwards whatever happened.
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ from pathlib import Path
 
 from loguru import logger
 
-from release.db.base import DumpFailed, DumpResult
+from release.db.base import DumpFailed, DumpResult, ScratchUnavailable, scratch_name
 from release.db.runner import Runner, Tool
 from release.db.stream import AtomicFile, copy_stream, open_dump, read_chunks
 from release.inventory import DatabaseSpec
 
 MAX_COUNTED_TABLES = 200
 MAX_COUNTED_PAGES = 262_144  # 2 GiB of 8 KiB pages: beyond that count(*) is no longer cheap
+COUNT_BATCH = 200  # tables per counting query: keeps one psql argument far below Linux's 128 KiB
 Version = tuple[int, ...]
 
 # Lists candidate bin dirs with their pg_dump version: Debian/Ubuntu, PGDG RPMs, then PATH.
@@ -114,13 +118,14 @@ class PostgresDumper:
 
     # ---------------------------------------------------------------- tools and queries
 
-    def _tool(self, path: str, *args: str) -> Tool:
+    def _tool(self, path: str, *args: str, database: str | None = None) -> Tool:
+        """`path` with the connection options; it connects to `database` (default: the spec's)."""
         spec = self.spec
         argv = [path, "-w"]  # never prompt: no terminal is there to answer
         argv += ["-h", spec.host] if spec.host else []
         argv += ["-p", str(spec.port)] if spec.port else []
         argv += ["-U", spec.user] if spec.user else []
-        argv += [*args, f"--dbname=dbname={conninfo_value(spec.name)}"]
+        argv += [*args, f"--dbname=dbname={conninfo_value(database or spec.name)}"]
         env = {"PGCONNECT_TIMEOUT": "15", "PGAPPNAME": "release"}
         secret = {"PGPASSWORD": spec.password.get_secret_value()} if spec.password else {}
         return Tool(argv, env, secret)
@@ -135,11 +140,11 @@ class PostgresDumper:
                 )
         return self._clients
 
-    def _query(self, sql: str) -> list[list[str]]:
+    def _query(self, sql: str, database: str | None = None) -> list[list[str]]:
         """Rows of a query; NUL ends a row and 0x1f separates fields, so any table name survives."""
         newest = max(self.clients(), key=lambda c: c.version)
         args = ("-X", "-q", "-A", "-t", "-F", "\x1f", "-0", "-v", "ON_ERROR_STOP=1", "-c", sql)
-        output = self.runner.run(self._tool(newest.tool("psql"), *args))
+        output = self.runner.run(self._tool(newest.tool("psql"), *args, database=database))
         return [row.split("\x1f") for row in output.split("\0")[:-1]]
 
     def _server(self) -> tuple[int, str]:
@@ -161,19 +166,28 @@ class PostgresDumper:
 
     def table_counts(self) -> dict[str, int]:
         """Exact row counts per `schema.table` when cheap (<= 200 tables, <= 2 GiB); else {}."""
+        return self._counts(None, cheap_only=True)
+
+    def _counts(self, database: str | None, cheap_only: bool) -> dict[str, int]:
+        """Row counts per `schema.table` of `database` (default: the spec's); of every table unless `cheap_only`."""
         rows = self._query(
             "SELECT n.nspname, c.relname, c.relpages FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
-            "AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1, 2"
+            "AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1, 2",
+            database,
         )
-        if not rows or len(rows) > MAX_COUNTED_TABLES or sum(int(r[2]) for r in rows) > MAX_COUNTED_PAGES:
+        too_big = len(rows) > MAX_COUNTED_TABLES or sum(int(r[2]) for r in rows) > MAX_COUNTED_PAGES
+        if not rows or (cheap_only and too_big):
             return {}
-        # Names are quoted as identifiers and literals: S608 does not apply.
-        parts = [
-            f"SELECT {_literal(f'{schema}.{table}')}, count(*) FROM {_ident(schema)}.{_ident(table)}"  # noqa: S608
-            for schema, table, _pages in rows
-        ]
-        return {name: int(count) for name, count in self._query(" UNION ALL ".join(parts))}
+        counts: dict[str, int] = {}
+        for start in range(0, len(rows), COUNT_BATCH):
+            # Names are quoted as identifiers and literals: S608 does not apply.
+            parts = [
+                f"SELECT {_literal(f'{schema}.{table}')}, count(*) FROM {_ident(schema)}.{_ident(table)}"  # noqa: S608
+                for schema, table, _pages in rows[start : start + COUNT_BATCH]
+            ]
+            counts.update({name: int(count) for name, count in self._query(" UNION ALL ".join(parts), database)})
+        return counts
 
     # ---------------------------------------------------------------- dump and restore
 
@@ -195,8 +209,13 @@ class PostgresDumper:
 
     def restore(self, source: Path) -> None:
         """Decompress into `pg_restore --clean --if-exists --single-transaction`: all or nothing."""
+        self._pg_restore(source, None, "--clean", "--if-exists")
+
+    def _pg_restore(self, source: Path, database: str | None, *options: str) -> None:
+        """Stream `source` into pg_restore connected to `database` (default: the spec's), in one transaction."""
         client = self.client()
-        tool = self._tool(client.tool("pg_restore"), "--clean", "--if-exists", "--single-transaction")
+        tool = self._tool(client.tool("pg_restore"), *options, "--single-transaction", database=database)
+        into = f"the scratch database {database}" if database else self.spec.name
         with open_dump(source) as stream, self.runner.start(tool, stdin=True, stdout=False) as process:
             try:
                 for chunk in read_chunks(stream):
@@ -205,7 +224,65 @@ class PostgresDumper:
             except BrokenPipeError:
                 pass  # pg_restore stopped reading: its exit status and stderr say why
             if process.wait() != 0:
-                raise process.failed(f"pg_restore of {source.name} into {self.spec.name} {self.runner.where}")
+                raise process.failed(f"pg_restore of {source.name} into {into} {self.runner.where}")
+
+    # ---------------------------------------------------------------- verify
+
+    def verify_restore(self, source: Path) -> dict[str, int]:
+        """Restore into a new scratch database, count every table, drop it (also on failure or interrupt).
+
+        The restore is the one `restore` does, minus `--clean` (the scratch database starts empty).
+        """
+        scratch = scratch_name()
+        try:
+            self._create_scratch(scratch)
+            self._pg_restore(source, scratch)
+            counts = self._counts(scratch, cheap_only=False)
+        except ScratchUnavailable:
+            raise  # not created
+        except BaseException:  # also an interrupt while CREATE DATABASE ran
+            self._drop_scratch(scratch, quietly=True)
+            raise
+        self._drop_scratch(scratch)
+        return counts
+
+    def _create_scratch(self, scratch: str) -> None:
+        """CREATE DATABASE release_verify_<hex> from template0 with the live database's encoding and locale."""
+        user = self.spec.user or "the database user"
+        try:
+            self.client()  # the right tools must be there before anything is created
+            encoding, collate, ctype = self._query(
+                "SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database "
+                "WHERE datname = current_database()"
+            )[0]
+            self._query(
+                f"CREATE DATABASE {_ident(scratch)} TEMPLATE template0 ENCODING {_literal(encoding)} "
+                f"LC_COLLATE {_literal(collate)} LC_CTYPE {_literal(ctype)}"
+            )
+        except DumpFailed as exc:
+            if "permission denied to create database" in str(exc):
+                raise ScratchUnavailable(
+                    f"{user} may not create databases, and verify restores into a scratch database ({scratch}) "
+                    f"on the same server: give it the right with ALTER ROLE {user} CREATEDB"
+                ) from None
+            raise ScratchUnavailable(f"cannot create the scratch database {scratch}: {exc}") from None
+        except (IndexError, ValueError):  # no row, or not three fields
+            raise ScratchUnavailable(f"cannot read the encoding of {self.spec.name}: unexpected answer") from None
+        logger.debug("created the scratch database {db}", db=scratch)
+
+    def _drop_scratch(self, scratch: str, quietly: bool = False) -> None:
+        """DROP DATABASE IF EXISTS, WITH (FORCE) from PostgreSQL 13 (a killed pg_restore's backend may linger).
+
+        `quietly` (when another error is on its way): a failure is logged, not raised.
+        """
+        try:
+            force = " WITH (FORCE)" if self._server()[0] >= 130000 else ""
+            self._query(f"DROP DATABASE IF EXISTS {_ident(scratch)}{force}")
+        except DumpFailed as exc:
+            message = f"the scratch database {scratch} could not be dropped, drop it by hand: {exc}"
+            if not quietly:
+                raise DumpFailed(message) from None
+            logger.error(message)
 
 
 def _ident(name: str) -> str:

@@ -24,7 +24,8 @@ from release.backup.catalog import Backup, list_backups
 from release.clock import FixedClock
 from release.context import Context
 from release.cron import cron_trigger, last_due
-from release.daemon import DAEMON_LOCK, Daemon, job_id, run_due
+from release.daemon import DAEMON_LOCK, Daemon, job_id, run_due, verify_job_id
+from release.errors import OperationFailed
 from release.inventory import Environment
 from release.ledger import controller_name
 from tests.support.project import Project, local_env
@@ -319,3 +320,70 @@ def test_sigterm_stops_the_daemon_cleanly(project: Project) -> None:
     assert len(recorded) == 1  # the dump had started before the signal: it was let finish
     assert sorted(f for f in files if not f.endswith(".json")) == sorted(Path(b.path).name for b in recorded)
     assert all(f"{Path(b.path).name}.json" in files for b in recorded)
+
+
+# --------------------------------------------------------------------------- verify_schedule
+
+VERIFY = "30 4 * * *"
+
+
+def test_the_verify_schedule_verifies_a_backup_when_triggered(project: Project) -> None:
+    add_env(project, "test", schedule=None, backup={"schedule": DAILY, "verify_schedule": VERIFY})
+    ctx = context(project, at("2026-11-24 03:00"))
+    daemon = Daemon(ctx)
+    with started(daemon):
+        wait_for(lambda: len(backups(ctx)) == 1)  # the catch-up backup
+        assert backups(ctx)[0].verified_at is None
+        job = daemon.scheduler.get_job(verify_job_id("test"))
+        expected = cron_trigger(VERIFY, UTC).get_next_fire_time(None, datetime.now(UTC))
+        assert job.next_run_time == expected
+        job.modify(next_run_time=datetime.now(UTC))  # "04:30" now, instead of waiting for it
+        wait_for(lambda: backups(ctx)[0].verified_at is not None)
+        wait_for(lambda: daemon.scheduler.get_job(verify_job_id("test")).next_run_time == expected)
+    [verified] = backups(ctx)
+    assert verified.verified_at == "2026-11-24T03:00:00+00:00" and verified.verify_error is None
+
+
+def test_a_failing_verify_never_blocks_a_backup_and_never_overlaps(project: Project, logs: list[str]) -> None:
+    add_env(project, "test", schedule=None, backup={"schedule": DAILY, "verify_schedule": VERIFY})
+    release, calls = Event(), []
+
+    def stuck_verify(ctx: Context, env: Environment) -> None:
+        calls.append(env.name)
+        assert release.wait(5)
+        raise OperationFailed("the scratch server is on fire")
+
+    ctx = context(project, at("2026-11-24 03:00"))
+    daemon = Daemon(ctx, verify=stuck_verify)
+    with started(daemon):
+        wait_for(lambda: len(backups(ctx)) == 1)
+        verify_job = daemon.scheduler.get_job(verify_job_id("test"))
+        verify_job.modify(next_run_time=datetime.now(UTC))
+        wait_for(lambda: calls)
+        daemon.scheduler.get_job(job_id("test")).modify(next_run_time=datetime.now(UTC))
+        wait_for(lambda: len(backups(ctx)) == 2)  # a backup ran while the verify hung
+        verify_job.modify(next_run_time=datetime.now(UTC))
+        wait_for(lambda: any(VERIFY in line and "maximum number of running instances" in line for line in logs))
+        release.set()
+        wait_for(lambda: any("scheduled verify of test failed: the scratch server is on fire" in line for line in logs))
+        assert calls == ["test"]
+        assert daemon.check_catch_ups() == []  # a failed verify is no failed backup: nothing to catch up
+    assert len(backups(daemon.ctx)) == 2
+
+
+def test_a_daemon_with_only_a_verify_schedule_runs_it(project: Project) -> None:
+    add_env(project, "test", schedule=None, backup={"verify_schedule": VERIFY})
+    ctx = context(project, at("2026-11-24 03:00"))
+    assert project.run("backup", "run", "test").code == 0
+    daemon = Daemon(ctx)
+    with started(daemon) as catch_ups:
+        assert catch_ups == [] and [job.id for job in daemon.scheduler.get_jobs()] == [verify_job_id("test")]
+        daemon.scheduler.get_job(verify_job_id("test")).modify(next_run_time=datetime.now(UTC))
+        wait_for(lambda: backups(ctx)[0].verified_at is not None)
+
+
+def test_a_verify_schedule_that_never_fires_is_a_file_line_error(project: Project) -> None:
+    path = add_env(project, "test", backup={"schedule": DAILY, "verify_schedule": "0 0 31 2 *"}, schedule=None)
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "verify_schedule:" in text)
+    result = project.run("daemon")
+    assert result.code == 2 and f"inventory/test.yml:{line}: backup.verify_schedule" in result.stderr, result.stderr
