@@ -294,10 +294,12 @@ def _cleanup(env: Environment, run: RunState, hosts: list[Host]) -> None:
         doomed = cleanup_plan(releases, env.inventory.keep_releases, current, run.switched.get(host.name))
         kept = [r for r in releases if r not in doomed]
         markers = " ".join(q(f"{release_path(host.deploy_to, r)}/{MARKER}") for r in kept)
-        wanted = set(host.run(f"cat {markers} 2>/dev/null; true").stdout.split())
         store = artifact_path(host.deploy_to, "").rsplit("/", 1)[0]
-        stored = host.run(f"ls -1 {q(store)} 2>/dev/null; true").stdout.split()
-        stale = [f"{store}/{name}" for name in stored if name.split(".", 1)[0] not in wanted]
+        # one round trip for both facts: the wanted checksums, then the stored artifacts
+        facts = host.run(f"cat {markers} 2>/dev/null; echo ---; ls -1 {q(store)} 2>/dev/null; true").stdout
+        wanted_text, _, stored_text = facts.partition("---")
+        wanted = set(wanted_text.split())
+        stale = [f"{store}/{name}" for name in stored_text.split() if name.split(".", 1)[0] not in wanted]
         paths = [release_path(host.deploy_to, r) for r in doomed] + stale
         if paths:
             host.run("rm -rf " + " ".join(q(p) for p in paths))

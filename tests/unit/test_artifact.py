@@ -118,7 +118,16 @@ def test_safe_archive_passes_and_is_checksummed(make_tar: MakeTar, tmp_path: Pat
     assert artifact.path == path
     assert artifact.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert artifact.size == path.stat().st_size
-    assert not (tmp_path / "cache").exists()  # only directories are packed
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["checked"]  # only directories are packed
+    assert (tmp_path / "cache" / "checked" / artifact.sha256).exists()  # the tar check is done once per sha256
+
+
+def test_a_checked_artifact_is_not_read_again_but_a_changed_one_is(make_tar: MakeTar, tmp_path: Path) -> None:
+    path = make_tar(SAFE_ENTRIES, name="oa-portal-1.4.0.tar.gz")
+    prepare_artifact(path, tmp_path / "cache")
+    evil = make_tar([("file", "../evil", b"x")], name="oa-portal-1.4.0.tar.gz")  # same name, new content
+    with pytest.raises(BadInput, match="tar slip"):
+        prepare_artifact(evil, tmp_path / "cache")
 
 
 def test_tgz_suffix_is_accepted(make_tar: MakeTar, tmp_path: Path) -> None:
@@ -192,7 +201,7 @@ def test_directory_is_packed_with_relative_names(build_dir: Path, tmp_path: Path
         latest = archive.getmember("static/latest")
         assert latest.issym() and latest.linkname == "css"
         assert archive.extractfile("bin/app").read() == b"#!/bin/sh\necho hi\n"  # type: ignore[union-attr]
-    assert list((tmp_path / "cache").iterdir()) == [artifact.path]  # no temporary file left
+    assert sorted((tmp_path / "cache").iterdir()) == [artifact.path, tmp_path / "cache" / "checked"]  # no tmp file left
 
 
 def test_directory_packing_is_deterministic(build_dir: Path, tmp_path: Path) -> None:

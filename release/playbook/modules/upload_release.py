@@ -6,7 +6,8 @@ Example::
       upload_release: {}
 
 The artifact is sent only if the host does not already hold one with the same sha256; a release
-already unpacked from the same artifact is copied instead of unpacked again. Unpacking happens in
+already unpacked from the same artifact is hard-linked (`cp -al`) instead of unpacked again. Releases
+are therefore read-only by contract: what the application writes belongs in `shared/`. Unpacking happens in
 `releases/.<id>.partial` and is renamed when complete, so a killed run never leaves a half release.
 """
 
@@ -58,8 +59,8 @@ class UploadRelease(Module):
             source = posixpath.dirname(same[-1])
             steps.append(
                 Step(
-                    f"copy {posixpath.basename(source)} (same artifact) to {final}",
-                    lambda: host.run(f"cp -a {q(source)} {q(partial)} && mv -T {q(partial)} {q(final)}"),
+                    f"link {posixpath.basename(source)} (same artifact) into {final}",
+                    lambda: host.run(f"cp -al {q(source)} {q(partial)} && mv -T {q(partial)} {q(final)}"),
                 )
             )
             return steps
