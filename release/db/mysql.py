@@ -23,16 +23,22 @@ from typing import Literal
 
 from loguru import logger
 
-from release.db.base import SCRATCH_PREFIX, DumpFailed, DumpResult, ScratchUnavailable, scratch_name
+from release.db.base import (
+    MAX_COUNTED_TABLES,
+    SCRATCH_PREFIX,
+    DumpFailed,
+    DumpResult,
+    ScratchUnavailable,
+    count_rows,
+    scratch_name,
+)
 from release.db.runner import Runner, Tool
 from release.db.stream import AtomicFile, copy_stream, open_dump, read_chunks
 from release.inventory import DatabaseSpec
 
 SANDBOX = b"/*M!999999\\- enable the sandbox mode */"
 COMPLETE = b"-- Dump completed"
-MAX_COUNTED_TABLES = 200
 MAX_COUNTED_BYTES = 2 << 30
-COUNT_BATCH = 200  # tables per counting query: keeps one --execute argument far below Linux's 128 KiB
 # Lines that would leave the client's default database: USE / \u, connect / \r, source / \., and
 # CREATE/DROP DATABASE. None is in a single-database dump (USE is not even allowed in a routine).
 SWITCHES = re.compile(
@@ -178,15 +184,9 @@ class MysqlDumper:
         too_big = len(rows) > MAX_COUNTED_TABLES or sum(int(r[1]) for r in rows) > MAX_COUNTED_BYTES
         if not rows or (cheap_only and too_big):
             return {}
-        counts: dict[str, int] = {}
-        for start in range(0, len(rows), COUNT_BATCH):
-            # Names are quoted as identifiers and literals: S608 does not apply.
-            parts = [
-                f"SELECT {_literal(name)}, COUNT(*) FROM {_ident(name)}"  # noqa: S608
-                for name, _size in rows[start : start + COUNT_BATCH]
-            ]
-            counts.update({name: int(count) for name, count in self._query(" UNION ALL ".join(parts), database)})
-        return counts
+        # Names are quoted as identifiers and literals: S608 does not apply.
+        selects = [f"SELECT {_literal(name)}, COUNT(*) FROM {_ident(name)}" for name, _size in rows]  # noqa: S608
+        return count_rows(selects, lambda sql: self._query(sql, database))
 
     def dump(self, target: Path, on_bytes: Callable[[int], None] | None = None) -> DumpResult:
         """One consistent snapshot (InnoDB) with routines, triggers and events, as SQL through zstd."""

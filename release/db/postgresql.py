@@ -18,14 +18,19 @@ from pathlib import Path
 
 from loguru import logger
 
-from release.db.base import DumpFailed, DumpResult, ScratchUnavailable, scratch_name
+from release.db.base import (
+    MAX_COUNTED_TABLES,
+    DumpFailed,
+    DumpResult,
+    ScratchUnavailable,
+    count_rows,
+    scratch_name,
+)
 from release.db.runner import Runner, Tool
 from release.db.stream import AtomicFile, copy_stream, open_dump, read_chunks
 from release.inventory import DatabaseSpec
 
-MAX_COUNTED_TABLES = 200
 MAX_COUNTED_PAGES = 262_144  # 2 GiB of 8 KiB pages: beyond that count(*) is no longer cheap
-COUNT_BATCH = 200  # tables per counting query: keeps one psql argument far below Linux's 128 KiB
 Version = tuple[int, ...]
 
 # Lists candidate bin dirs with their pg_dump version: Debian/Ubuntu, PGDG RPMs, then PATH.
@@ -179,15 +184,12 @@ class PostgresDumper:
         too_big = len(rows) > MAX_COUNTED_TABLES or sum(int(r[2]) for r in rows) > MAX_COUNTED_PAGES
         if not rows or (cheap_only and too_big):
             return {}
-        counts: dict[str, int] = {}
-        for start in range(0, len(rows), COUNT_BATCH):
-            # Names are quoted as identifiers and literals: S608 does not apply.
-            parts = [
-                f"SELECT {_literal(f'{schema}.{table}')}, count(*) FROM {_ident(schema)}.{_ident(table)}"  # noqa: S608
-                for schema, table, _pages in rows[start : start + COUNT_BATCH]
-            ]
-            counts.update({name: int(count) for name, count in self._query(" UNION ALL ".join(parts), database)})
-        return counts
+        # Names are quoted as identifiers and literals: S608 does not apply.
+        selects = [
+            f"SELECT {_literal(f'{schema}.{table}')}, count(*) FROM {_ident(schema)}.{_ident(table)}"  # noqa: S608
+            for schema, table, _pages in rows
+        ]
+        return count_rows(selects, lambda sql: self._query(sql, database))
 
     # ---------------------------------------------------------------- dump and restore
 
