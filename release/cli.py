@@ -23,6 +23,7 @@ from release.clock import FixedClock
 from release.context import Context
 from release.deploy import DeployFailed, DeployReport, DeployRequest, deploy
 from release.errors import BadInput, ExitStatus, Refused, ReleaseError
+from release.guards import window_decision
 from release.isolation import comparison
 from release.log import setup_console, start_run_log
 from release.rollback import RollbackRequest, rollback
@@ -202,7 +203,6 @@ def window_command(
     json_output: JsonOpt = False,
 ) -> None:
     """Is the release window open (now, or --at a time)? Why, and when it next opens and closes."""
-    from release.guards import window_decision
 
     ctx = context_of(typer_ctx, json_output)
     environment = ctx.environment(env)

@@ -7,8 +7,16 @@ from typing import Annotated
 import typer
 
 from release import render
+from release.backup.catalog import get, list_backups, set_fields
+from release.backup.health import backup_health
+from release.backup.health import rescan as rescan_catalog
+from release.backup.job import run_scheduled_backup
+from release.backup.prune import prune
+from release.backup.service import restore_backup
+from release.backup.verify import verify_all
 from release.cli_common import EnvArg, JsonOpt, YesOpt, context_of, emit, typed_confirmation
 from release.errors import BadInput, OperationFailed, Refused
+from release.inventory import environment_names
 
 app = typer.Typer(
     help="Backups: run, list, restore, verify, prune, pin, unpin, status.", no_args_is_help=True, rich_markup_mode=None
@@ -18,7 +26,6 @@ app = typer.Typer(
 @app.command("run")
 def run_command(typer_ctx: typer.Context, env: EnvArg, json_output: JsonOpt = False) -> None:
     """Dump the environment's database now (kind: manual), and copy it to the remote host if one is set."""
-    from release.backup.job import run_scheduled_backup
 
     ctx = context_of(typer_ctx, json_output)
     backup = run_scheduled_backup(ctx, ctx.environment(env), "manual", prune_after=False)
@@ -35,8 +42,6 @@ def list_command(
     json_output: JsonOpt = False,
 ) -> None:
     """The environment's backups, newest first (local path, and remote copy where there is one)."""
-    from release.backup.catalog import list_backups
-    from release.backup.health import rescan as rescan_catalog
 
     ctx = context_of(typer_ctx, json_output)
     environment = ctx.environment(env)
@@ -56,8 +61,6 @@ def restore_command(
     json_output: JsonOpt = False,
 ) -> None:
     """Restore a backup (its sha256 is checked first, and a safety dump is taken before)."""
-    from release.backup.catalog import get
-    from release.backup.service import restore_backup
 
     ctx = context_of(typer_ctx, json_output)
     environment = ctx.environment(env)
@@ -86,7 +89,6 @@ def prune_command(
     json_output: JsonOpt = False,
 ) -> None:
     """Apply the retention policy (backup.retention); every backup is listed with the reason it stays or goes."""
-    from release.backup.prune import prune
 
     ctx = context_of(typer_ctx, json_output)
     lines = prune(ctx, ctx.environment(env), dry_run)
@@ -95,7 +97,6 @@ def prune_command(
 
 
 def _pin(typer_ctx: typer.Context, env: str, backup_id: str, pinned: bool, json_output: bool) -> None:
-    from release.backup.catalog import get, set_fields
 
     ctx = context_of(typer_ctx, json_output)
     ctx.environment(env)
@@ -129,8 +130,6 @@ def status_command(
     json_output: JsonOpt = False,
 ) -> None:
     """Per environment: last success, its age, next run, last error. Exit 1 if a backup is older than max_age."""
-    from release.backup.health import backup_health
-    from release.inventory import environment_names
 
     ctx = context_of(typer_ctx, json_output)
     names = [env] if env else environment_names(ctx.inventory_dir)
@@ -152,8 +151,6 @@ def verify_command(
     """Check each backup's sha256, restore it into a scratch database, compare row counts; exit 1 if one fails."""
     from rich.table import Table
     from rich.text import Text
-
-    from release.backup.verify import verify_all
 
     ctx = context_of(typer_ctx, json_output)
     results = verify_all(ctx, ctx.environment(env), [backup_id] if backup_id else None)

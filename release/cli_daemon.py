@@ -8,6 +8,7 @@ import typer
 
 from release import render
 from release.cli_common import JsonOpt, context_of, emit
+from release.daemon import Daemon, run_due
 from release.errors import OperationFailed
 
 
@@ -19,7 +20,6 @@ def daemon_command(
     json_output: JsonOpt = False,
 ) -> None:
     """Run every environment's backup.schedule until SIGTERM; missed backups are caught up at start."""
-    from release.daemon import Daemon, run_due
 
     ctx = context_of(typer_ctx, json_output)
     if not once:

@@ -9,6 +9,7 @@ from typing import Any
 from loguru import logger
 
 from release.artifact import prepare_artifact, resolve_artifact
+from release.backup.service import take_backup
 from release.context import Context
 from release.defaults import playbook_path
 from release.errors import BadInput, OperationFailed, Refused, ReleaseError
@@ -139,7 +140,6 @@ def _wants_dump(env: Environment, request: DeployRequest) -> bool:
 
 def _pre_release_dump(ctx: Context, env: Environment, run_id: int, release_id: str) -> None:
     """Dump the database before any host changes; the dump is pinned to this release. Failure stops the deploy."""
-    from release.backup.service import take_backup
 
     try:
         backup = take_backup(ctx, env, "pre-release", release_id)
@@ -162,7 +162,7 @@ def _dry_run(
     ctx: Context, env: Environment, run: RunState, playbook: Playbook, hosts: list[Host], dump: bool
 ) -> DeployReport:
     try:
-        runner = PlaybookRunner(playbook, run, _variables(env, run), _quiet())
+        runner = PlaybookRunner(playbook, run, _variables(env, run), _Quiet())
         tasks = runner.run_all(hosts)
     finally:
         _close(hosts)
@@ -317,15 +317,13 @@ def _variables(env: Environment, run: RunState):  # type: ignore[no-untyped-def]
 
 
 class _Quiet:
+    """Progress for --dry-run: debug lines only."""
+
     def step(self, host: str, text: str) -> None:
         logger.debug("{host}: {text}", host=host, text=text)
 
     def finished(self, host: str, ok: bool, text: str) -> None:
         logger.debug("{host}: {text}", host=host, text=text)
-
-
-def _quiet() -> Reporter:
-    return _Quiet()
 
 
 def _close(hosts: list[Host]) -> None:

@@ -9,7 +9,8 @@ from typing import cast
 
 from loguru import logger
 
-from release.backup.catalog import Backup
+from release.backup.catalog import Backup, pinned_to
+from release.backup.service import restore_backup
 from release.context import Context
 from release.deploy import DeployFailed, DeployReport, HostOutcome, load_playbooks, run_rollback_playbook
 from release.errors import BadInput, OperationFailed, Refused
@@ -68,8 +69,6 @@ def choose_target(current: str | None, releases: list[str], good: set[str], to: 
 
 def _restore_database(ctx: Context, env: Environment, undone: str | None, request: RollbackRequest) -> Backup:
     """Restore the dump pinned to the release being undone (a safety dump is taken first)."""
-    from release.backup.catalog import pinned_to
-    from release.backup.service import restore_backup
 
     if env.inventory.database is None:
         raise BadInput(f"--with-db: {env.name} has no database in its inventory")

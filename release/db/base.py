@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -103,3 +104,21 @@ def count_rows(selects: list[str], query: Callable[[str], list[list[str]]]) -> d
             {name: int(count) for name, count in query(" UNION ALL ".join(selects[start : start + COUNT_BATCH]))}
         )
     return counts
+
+
+@contextmanager
+def scratch_database(create: Callable[[str], None], drop: Callable[..., None]) -> Iterator[str]:
+    """A scratch database for the block: created first, always dropped (quietly when the block failed).
+
+    ScratchUnavailable means it was never created, so there is nothing to drop.
+    """
+    scratch = scratch_name()
+    try:
+        create(scratch)
+        yield scratch
+    except ScratchUnavailable:
+        raise
+    except BaseException:  # also an interrupt while CREATE DATABASE ran
+        drop(scratch, quietly=True)
+        raise
+    drop(scratch)

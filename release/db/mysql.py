@@ -30,7 +30,7 @@ from release.db.base import (
     DumpResult,
     ScratchUnavailable,
     count_rows,
-    scratch_name,
+    scratch_database,
 )
 from release.db.runner import Runner, Tool
 from release.db.stream import AtomicFile, copy_stream, open_dump, read_chunks
@@ -246,18 +246,9 @@ class MysqlDumper:
 
     def verify_restore(self, source: Path) -> dict[str, int]:
         """Restore into a new scratch schema, count every table, drop it (also on failure or interrupt)."""
-        scratch = scratch_name()
-        try:
-            self._create_scratch(scratch)
+        with scratch_database(self._create_scratch, self._drop_scratch) as scratch:
             self._feed(source, scratch, SwitchGuard())
-            counts = self._counts(scratch, cheap_only=False)
-        except ScratchUnavailable:
-            raise  # not created
-        except BaseException:  # also an interrupt while CREATE DATABASE ran
-            self._drop_scratch(scratch, quietly=True)
-            raise
-        self._drop_scratch(scratch)
-        return counts
+            return self._counts(scratch, cheap_only=False)
 
     def _create_scratch(self, scratch: str) -> None:
         """CREATE DATABASE release_verify_<hex> with the live database's default character set and collation."""

@@ -24,7 +24,7 @@ from release.db.base import (
     DumpResult,
     ScratchUnavailable,
     count_rows,
-    scratch_name,
+    scratch_database,
 )
 from release.db.runner import Runner, Tool
 from release.db.stream import AtomicFile, copy_stream, open_dump, read_chunks
@@ -235,18 +235,9 @@ class PostgresDumper:
 
         The restore is the one `restore` does, minus `--clean` (the scratch database starts empty).
         """
-        scratch = scratch_name()
-        try:
-            self._create_scratch(scratch)
+        with scratch_database(self._create_scratch, self._drop_scratch) as scratch:
             self._pg_restore(source, scratch)
-            counts = self._counts(scratch, cheap_only=False)
-        except ScratchUnavailable:
-            raise  # not created
-        except BaseException:  # also an interrupt while CREATE DATABASE ran
-            self._drop_scratch(scratch, quietly=True)
-            raise
-        self._drop_scratch(scratch)
-        return counts
+            return self._counts(scratch, cheap_only=False)
 
     def _create_scratch(self, scratch: str) -> None:
         """CREATE DATABASE release_verify_<hex> from template0 with the live database's encoding and locale."""

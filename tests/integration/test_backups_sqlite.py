@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.health import WebhookServer
 from tests.support.project import Project, local_env
 
 BACKUP_KEYS = {"id", "env", "engine", "kind", "created_at", "size", "sha256", "release_id", "pinned",
@@ -187,29 +188,15 @@ def test_backup_status_metrics_and_rescan(project: Project) -> None:
 
 
 def test_a_failed_backup_alerts_counts_and_never_looks_like_success(project: Project) -> None:
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
-    received: list[dict[str, object]] = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            return None
-
-    server = HTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = WebhookServer()
+    received = server.received
     try:
         database = {"engine": "postgresql", "host": "127.0.0.1", "port": 1, "name": "nope", "user": "x"}
-        backup = {"alert_webhook": f"http://127.0.0.1:{server.server_address[1]}/hook", "metrics_file": "m.prom"}
+        backup = {"alert_webhook": server.url, "metrics_file": "m.prom"}
         project.write_env("test", local_env(project.root, database=database, backup=backup))
         result = project.run("backup", "run", "test")
     finally:
-        server.shutdown()
+        server.stop()
     assert result.code == 1
     assert len(received) == 1 and received[0]["env"] == "test" and received[0]["error"]
     assert 'release_backup_failures_total{env="test"} 1' in (project.root / "m.prom").read_text()

@@ -26,6 +26,7 @@ from release.context import Context
 from release.db import DumpFailed
 from release.db.mysql import SwitchGuard
 from tests.support.databases import MariaDBServer, PostgresServer
+from tests.support.health import WebhookServer
 from tests.support.project import CliResult, Project, local_env
 
 pytestmark = pytest.mark.integration
@@ -197,32 +198,18 @@ def test_sqlite_good_backup_verifies(sqlite_project: Project) -> None:
 
 
 def test_sqlite_corrupted_file_fails_the_checksum_and_alerts(sqlite_project: Project) -> None:
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
-    received: list[dict[str, object]] = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            return None
-
-    server = HTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = WebhookServer()
+    received = server.received
     project = sqlite_project
     try:
-        hook = {"alert_webhook": f"http://127.0.0.1:{server.server_address[1]}/hook"}
+        hook = {"alert_webhook": server.url}
         write_project(project, {"engine": "sqlite", "name": "app.db"}, backup=hook)
         older, newer = backup_now(project), backup_now(project)
         flip_a_byte(project, older)
         result, rows = verify(project)
         human = project.run("backup", "verify", "test")
     finally:
-        server.shutdown()
+        server.stop()
     assert result.code == 1 and [r["id"] for r in rows] == [newer["id"], older["id"]]  # newest first
     assert rows[0]["ok"] is True and rows[1]["ok"] is False and "checksum mismatch" in str(rows[1]["error"])
     assert human.code == 1 and "FAILED" in human.stdout and "checksum mismatch" in human.stdout
