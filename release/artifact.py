@@ -36,15 +36,41 @@ def prepare_artifact(path: Path, cache_dir: Path) -> Artifact:
     """Check a .tar.gz (or pack a directory first) and return it with its sha256."""
     if path.is_dir():
         path = pack_directory(path, cache_dir)
-    elif not path.name.endswith((".tar.gz", ".tgz")):
+        sha256 = sha256_file(path)  # a new file each time: nothing to remember
+    elif path.name.endswith((".tar.gz", ".tgz")):
+        sha256 = cached_sha256(path, cache_dir / "sha256")
+    else:
         raise BadInput(f"artifact {path}: expected a .tar.gz file or a directory")
-    sha256 = sha256_file(path)
     checked = cache_dir / "checked" / sha256
     if not checked.exists():  # reading every tar entry costs ~0.6 s for 50 MB: once per artifact is enough
         check_members(path)
         checked.parent.mkdir(parents=True, exist_ok=True)
         checked.touch()
     return Artifact(path=path, sha256=sha256, size=path.stat().st_size)
+
+
+def cached_sha256(path: Path, cache_dir: Path) -> str:
+    """The file's sha256, remembered per (path, inode, size, mtime, ctime) like git's index.
+
+    Hashing 500 MB takes seconds on every deploy; any write to the file changes its ctime, which
+    no user can set, so a changed artifact is always hashed again.
+    """
+    st = path.stat()
+    identity = f"{path.resolve()}\0{st.st_dev}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}"
+    entry = cache_dir / hashlib.sha256(identity.encode()).hexdigest()
+    try:
+        remembered = entry.read_text().strip()
+        if len(remembered) == 64:
+            return remembered
+    except OSError:
+        pass
+    sha256 = sha256_file(path)
+    if path.stat().st_ctime_ns == st.st_ctime_ns:  # not rewritten while we read it
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = entry.with_name(f".{entry.name}.{os.getpid()}")
+        tmp.write_text(sha256 + "\n")
+        tmp.replace(entry)
+    return sha256
 
 
 def sha256_file(path: Path) -> str:

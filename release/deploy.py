@@ -16,7 +16,7 @@ from release.errors import BadInput, OperationFailed, Refused, ReleaseError
 from release.guards import check_deploy_allowed
 from release.hosts import Host, q, run_parallel
 from release.inventory import Environment
-from release.layout import MARKER, artifact_path, cleanup_plan, read_state, release_path, switch_command
+from release.layout import artifact_store, cleanup_plan, read_store_state, release_path, switch_command
 from release.lock import deploy_lock
 from release.playbook.loader import Playbook, load_playbook
 from release.playbook.modules.base import RunState
@@ -290,16 +290,11 @@ def _cleanup(env: Environment, run: RunState, hosts: list[Host]) -> None:
     """Keep `keep_releases` releases (never current or previous) and only their artifacts."""
 
     def clean(host: Host) -> None:
-        current, releases = read_state(host)
-        doomed = cleanup_plan(releases, env.inventory.keep_releases, current, run.switched.get(host.name))
-        kept = [r for r in releases if r not in doomed]
-        markers = " ".join(q(f"{release_path(host.deploy_to, r)}/{MARKER}") for r in kept)
-        store = artifact_path(host.deploy_to, "").rsplit("/", 1)[0]
-        # one round trip for both facts: the wanted checksums, then the stored artifacts
-        facts = host.run(f"cat {markers} 2>/dev/null; echo ---; ls -1 {q(store)} 2>/dev/null; true").stdout
-        wanted_text, _, stored_text = facts.partition("---")
-        wanted = set(wanted_text.split())
-        stale = [f"{store}/{name}" for name in stored_text.split() if name.split(".", 1)[0] not in wanted]
+        state = read_store_state(host)
+        doomed = cleanup_plan(state.releases, env.inventory.keep_releases, state.current, run.switched.get(host.name))
+        wanted = {f"{state.sources.get(r)}.tar.gz" for r in state.releases if r not in doomed}
+        store = artifact_store(host.deploy_to)
+        stale = [f"{store}/{name}" for name in state.stored if name not in wanted]  # also killed uploads' .tmp files
         paths = [release_path(host.deploy_to, r) for r in doomed] + stale
         if paths:
             host.run("rm -rf " + " ".join(q(p) for p in paths))

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import posixpath
+from dataclasses import dataclass
 
 from release.hosts import Host, q
 from release.validate import is_release_id
@@ -26,9 +27,14 @@ def release_path(deploy_to: str, release_id: str) -> str:
     return posixpath.join(deploy_to, "releases", release_id)
 
 
+def artifact_store(deploy_to: str) -> str:
+    """Where uploaded artifacts are kept on the host."""
+    return posixpath.join(deploy_to, ".release", "artifacts")
+
+
 def artifact_path(deploy_to: str, sha256: str) -> str:
     """Where an artifact with this checksum is kept on the host."""
-    return posixpath.join(deploy_to, ".release", "artifacts", f"{sha256}.tar.gz")
+    return posixpath.join(artifact_store(deploy_to), f"{sha256}.tar.gz")
 
 
 def switch_command(deploy_to: str, release_id: str) -> str:
@@ -49,12 +55,45 @@ def read_state(host: Host) -> tuple[str | None, list[str]]:
         f"readlink {q(posixpath.join(deploy_to, 'current'))} || true; echo ---; "
         f"ls -1 {q(releases_dir(deploy_to))} 2>/dev/null || true"
     )
-    out = host.run(command).stdout
-    link, _, listing = out.partition("---\n")
-    link = link.strip()
-    current = posixpath.basename(link.rstrip("/")) if link else None
-    releases = sorted(name for name in listing.split() if is_release_id(name))
-    return (current if current and is_release_id(current) else None), releases
+    link, _, listing = host.run(command).stdout.partition("---\n")
+    return _current(link), _releases(listing)
+
+
+@dataclass
+class StoreState:
+    """What cleanup needs to know of a host, read in one round trip."""
+
+    current: str | None
+    releases: list[str]  # complete releases, oldest first
+    sources: dict[str, str]  # release id -> sha256 of the artifact it came from
+    stored: list[str]  # file names in the artifact store
+
+
+def read_store_state(host: Host) -> StoreState:
+    """`current`, the releases with the checksum of their artifact, and the stored artifacts."""
+    deploy_to = host.deploy_to
+    releases = releases_dir(deploy_to)
+    command = (
+        f"readlink {q(posixpath.join(deploy_to, 'current'))} || true; echo ---; "
+        f"ls -1 {q(releases)} 2>/dev/null || true; echo ---; "
+        f"cd {q(releases)} 2>/dev/null && grep -sH . -- */{MARKER}; echo ---; "
+        f"ls -1 {q(artifact_store(deploy_to))} 2>/dev/null; true"
+    )
+    link, listing, markers, stored = (host.run(command).stdout.split("---\n") + ["", "", ""])[:4]
+    sources = {}
+    for line in markers.splitlines():
+        path, _, sha = line.partition(":")
+        sources[path.split("/", 1)[0]] = sha.strip()
+    return StoreState(_current(link), _releases(listing), sources, stored.split())
+
+
+def _current(link: str) -> str | None:
+    name = posixpath.basename(link.strip().rstrip("/"))
+    return name if name and is_release_id(name) else None
+
+
+def _releases(listing: str) -> list[str]:
+    return sorted(name for name in listing.split() if is_release_id(name))
 
 
 def cleanup_plan(releases: list[str], keep: int, current: str | None, previous: str | None) -> list[str]:

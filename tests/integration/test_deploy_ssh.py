@@ -179,8 +179,12 @@ def test_old_releases_and_their_artifacts_are_cleaned_up(project: Project, sshd_
     assert project.run("rollback", "test").code == 0
     assert project.run("rollback", "test").code == 0
     assert [current_release(h.srv) for h in sshd_hosts.hosts] == [ids[-3]] * 3
+    store = sshd_hosts.hosts[0].srv / "app" / ".release" / "artifacts"
+    killed_upload = store / f"{next(store.iterdir()).name}.tmp.{ids[-1]}"  # what a kill -9 mid-upload leaves
+    killed_upload.write_bytes(b"half")
     result = project.run("deploy", "test", "--version", "1.4.0", "--json")
     assert result.code == 0
+    assert not killed_upload.exists()
     kept = sorted(p.name for p in (sshd_hosts.hosts[0].srv / "app" / "releases").iterdir())
     # the newest three, plus the previous release (ids[-3], current before this deploy) which is never removed
     assert kept == sorted([ids[-3], ids[-2], ids[-1], result.json()["release_id"]])

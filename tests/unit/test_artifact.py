@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -118,7 +119,7 @@ def test_safe_archive_passes_and_is_checksummed(make_tar: MakeTar, tmp_path: Pat
     assert artifact.path == path
     assert artifact.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert artifact.size == path.stat().st_size
-    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["checked"]  # only directories are packed
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["checked", "sha256"]  # only dirs are packed
     assert (tmp_path / "cache" / "checked" / artifact.sha256).exists()  # the tar check is done once per sha256
 
 
@@ -128,6 +129,20 @@ def test_a_checked_artifact_is_not_read_again_but_a_changed_one_is(make_tar: Mak
     evil = make_tar([("file", "../evil", b"x")], name="oa-portal-1.4.0.tar.gz")  # same name, new content
     with pytest.raises(BadInput, match="tar slip"):
         prepare_artifact(evil, tmp_path / "cache")
+
+
+def test_the_checksum_is_remembered_until_the_file_changes(make_tar: MakeTar, tmp_path: Path) -> None:
+    path = make_tar(SAFE_ENTRIES, name="oa-portal-1.4.0.tar.gz")
+    first = prepare_artifact(path, tmp_path / "cache").sha256
+    (entry,) = (tmp_path / "cache" / "sha256").iterdir()
+    entry.write_text("f" * 64)  # what the cache says is what a second run believes: the file was not read again
+    assert prepare_artifact(path, tmp_path / "cache").sha256 == "f" * 64
+    with path.open("r+b") as stream:  # same size, same mtime: only the ctime tells
+        stat = path.stat()
+        stream.seek(stat.st_size - 1)
+        stream.write(b"\0" if stream.read(1) != b"\0" else b"\1")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert prepare_artifact(path, tmp_path / "cache").sha256 == hashlib.sha256(path.read_bytes()).hexdigest() != first
 
 
 def test_tgz_suffix_is_accepted(make_tar: MakeTar, tmp_path: Path) -> None:

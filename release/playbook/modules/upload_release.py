@@ -48,43 +48,37 @@ class UploadRelease(Module):
         if has_release:
             return [Step(f"release {ctx.run.release_id} already unpacked")]
         dirs = " ".join(q(posixpath.join(deploy_to, d)) for d in ("releases", "shared", ".release/artifacts"))
-        steps = [
-            Step(
-                f"prepare {deploy_to}",
-                lambda: host.run(f"mkdir -p {dirs} && rm -rf {q(releases_dir(deploy_to))}/.*.partial"),
-            )
-        ]
+        # folded into the first command that changes the host: one round trip less per host
+        prepare = f"mkdir -p {dirs} && rm -rf {q(releases_dir(deploy_to))}/.*.partial"
         ctx.run.uploads[host.name] = not has_artifact and not same
         if same:
             source = posixpath.dirname(same[-1])
-            steps.append(
-                Step(
-                    f"link {posixpath.basename(source)} (same artifact) into {final}",
-                    lambda: host.run(f"cp -al {q(source)} {q(partial)} && mv -T {q(partial)} {q(final)}"),
-                )
-            )
-            return steps
-        if has_artifact:
-            steps.append(Step(f"artifact already on host (sha256 {sha[:12]}…), not sent"))
-        else:
-            steps.append(Step(f"upload {artifact.path.name} ({artifact.size} bytes) to {remote}", lambda: _send(ctx)))
+            link = f"{prepare} && cp -al {q(source)} {q(partial)} && mv -T {q(partial)} {q(final)}"
+            return [Step(f"link {posixpath.basename(source)} (same artifact) into {final}", lambda: host.run(link))]
         unpack = (
             f"mkdir -p {q(partial)} && tar -xzf {q(remote)} -C {q(partial)} --no-same-owner && "
             f"printf '%s\\n' {q(sha)} > {q(partial)}/{MARKER} && mv -T {q(partial)} {q(final)}"
         )
-        steps.append(Step(f"unpack into {final}", lambda: host.run(unpack)))
-        return steps
+        if has_artifact:
+            return [
+                Step(f"artifact already on host (sha256 {sha[:12]}…), not sent"),
+                Step(f"unpack into {final}", lambda: host.run(f"{prepare} && {unpack}")),
+            ]
+        return [
+            Step(f"upload {artifact.path.name} ({artifact.size} bytes) to {remote}", lambda: _send(ctx, prepare)),
+            Step(f"unpack into {final}", lambda: host.run(unpack)),
+        ]
 
 
-def _send(ctx: TaskContext) -> None:
+def _send(ctx: TaskContext, prepare: str) -> None:
     """Upload to a temporary name, check the size, then rename: the kept file is always whole."""
     artifact = ctx.run.artifact
     assert artifact is not None
     remote = artifact_path(ctx.deploy_to, artifact.sha256)
     tmp = f"{remote}.tmp.{ctx.run.release_id}"
-    ctx.host.put(artifact.path, tmp)
-    size = ctx.host.run(f"stat -c %s {q(tmp)}").stdout.strip()
-    if size != str(artifact.size):
-        ctx.host.run(f"rm -f {q(tmp)}", check=False)
-        raise RuntimeError(f"upload incomplete: {size} of {artifact.size} bytes arrived")
-    ctx.host.run(f"mv -f {q(tmp)} {q(remote)}")
+    # one remote shell does it all: a size mismatch removes the partial file and fails with the sizes
+    finish = (
+        f'size=$(stat -c %s {q(tmp)}) && if [ "$size" = {artifact.size} ]; then mv -f {q(tmp)} {q(remote)}; '
+        f'else rm -f {q(tmp)}; echo "upload incomplete: $size of {artifact.size} bytes arrived" >&2; exit 1; fi'
+    )
+    ctx.host.put(artifact.path, tmp, before=prepare, after=finish)
