@@ -8,7 +8,6 @@ import typer
 
 from release import render
 from release.cli_common import JsonOpt, context_of, emit
-from release.daemon import Daemon, run_due
 from release.errors import OperationFailed
 
 
@@ -20,6 +19,7 @@ def daemon_command(
     json_output: JsonOpt = False,
 ) -> None:
     """Run every environment's backup.schedule until SIGTERM; missed backups are caught up at start."""
+    from release.daemon import Daemon, run_due  # APScheduler only when the daemon runs, not on every command
 
     ctx = context_of(typer_ctx, json_output)
     if not once:

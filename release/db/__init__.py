@@ -5,10 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from release.db.base import Dumper, DumpFailed, DumpResult, ScratchUnavailable
-from release.db.mysql import MysqlDumper
-from release.db.postgresql import PostgresDumper
-from release.db.runner import Runner
-from release.db.sqlite import SqliteDumper
 from release.errors import BadInput
 from release.hosts import Host, LocalHost, SshHost
 from release.inventory import DatabaseSpec
@@ -21,7 +17,8 @@ def make_dumper(spec: DatabaseSpec, project_dir: Path, via: Host | None = None) 
     """The dumper for `spec`; with `via` (the dump_via host) the client tools run there over SSH.
 
     A `connection: local` host as `dump_via` means this machine. SQLite files are read here:
-    its `name` is the file's path, relative to `project_dir` unless absolute.
+    its `name` is the file's path, relative to `project_dir` unless absolute. Only the engine's
+    own module is imported: a deploy should not pay for the other two at start.
     """
     if spec.password is not None:
         redactor.add(spec.password.get_secret_value())
@@ -32,8 +29,15 @@ def make_dumper(spec: DatabaseSpec, project_dir: Path, via: Host | None = None) 
     if spec.engine == "sqlite":
         if via is not None:
             raise BadInput(f"dump_via {via.name}: a SQLite database is dumped where it is; drop dump_via")
+        from release.db.sqlite import SqliteDumper
+
         return SqliteDumper(spec, project_dir)
-    runner = Runner(via)
+    from release.db.runner import Runner
+
     if spec.engine == "postgresql":
-        return PostgresDumper(spec, runner)
-    return MysqlDumper(spec, runner)
+        from release.db.postgresql import PostgresDumper
+
+        return PostgresDumper(spec, Runner(via))
+    from release.db.mysql import MysqlDumper
+
+    return MysqlDumper(spec, Runner(via))
