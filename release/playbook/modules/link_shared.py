@@ -42,16 +42,19 @@ class LinkShared(Module):
     Args = LinkSharedArgs
 
     def plan(self, args: LinkSharedArgs, ctx: TaskContext) -> list[Step]:
-        """One step per path."""
-        steps = []
+        """One step, one command for all paths: a round trip per host, not per path."""
+        if not args.paths:
+            return []
+        names, commands = [], []
         for item in args.paths:
             item = item.strip("/")
             shared = posixpath.join(ctx.deploy_to, "shared", item)
             inside = posixpath.join(ctx.release_path, item)
             target = posixpath.relpath(shared, posixpath.dirname(inside))
-            command = (
+            names.append(item)
+            commands.append(
                 f"{{ test -e {q(shared)} || mkdir -p {q(shared)}; }} && rm -rf {q(inside)} && "
                 f"mkdir -p {q(posixpath.dirname(inside))} && ln -s {q(target)} {q(inside)}"
             )
-            steps.append(Step(f"link {item} -> shared/{item}", partial(ctx.host.run, command)))
-        return steps
+        command = " && ".join(commands)
+        return [Step(f"link {', '.join(names)} -> shared/", partial(ctx.host.run, command))]
