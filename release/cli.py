@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import sys
 import threading
@@ -64,6 +66,7 @@ def options(
     ctx = typer_ctx.obj if isinstance(typer_ctx.obj, Context) else Context()
     ctx.inventory_dir, ctx.json_output, ctx.verbose = inventory, json_output, verbose
     typer_ctx.obj = ctx
+    typer_ctx.call_on_close(ctx.close)
     setup_console(verbose)
     if not inventory.is_dir():
         raise BadInput(f"inventory directory {inventory} not found (use -i DIR)")
@@ -280,5 +283,14 @@ def main(argv: list[str] | None = None, context: Context | None = None) -> int:
 
 
 def entry() -> None:
-    """Console-script wrapper."""
-    sys.exit(main())
+    """Console-script wrapper: once the ledger is closed and every output flushed, exit at once.
+
+    The interpreter's own teardown (freeing every module, waiting for finished SSH threads) took
+    0.1-0.2 s after the work was done, a tenth of a re-deploy.
+    """
+    code = main()
+    logger.remove()  # closes the run's log file
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError):  # a closed pipe: nothing more can be written anyway
+            stream.flush()
+    os._exit(code)

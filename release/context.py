@@ -40,6 +40,12 @@ class Context:
         """The ledger, opened on first use."""
         return Ledger(self.settings.ledger_url_for(self.project_dir), self.clock)
 
+    def close(self) -> None:
+        """Close the ledger if it was opened: SQLite folds its write-ahead log back in now, not at exit."""
+        ledger = self.__dict__.pop("ledger", None)
+        if ledger is not None:
+            ledger.close()
+
     @property
     def operator(self) -> str:
         """Who is running this."""

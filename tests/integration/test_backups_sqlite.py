@@ -205,6 +205,18 @@ def test_a_failed_backup_alerts_counts_and_never_looks_like_success(project: Pro
     assert status["stale"] is True and status["last_success"] is None and status["last_error"]["message"]
 
 
+def test_a_command_in_its_own_process_writes_everything_before_it_exits(project: Project) -> None:
+    # `release` skips the interpreter's teardown (os._exit): output, log lines and ledger must all be complete
+    proc = project.spawn("backup", "run", "test", "--json")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    made = json.loads(out)
+    assert made["kind"] == "manual" and (project.root / made["path"]).is_file()
+    assert not (project.root / ".release" / "ledger.db-wal").exists()  # the ledger was closed and checkpointed
+    assert [b["id"] for b in project.run("backup", "list", "test", "--json").json()] == [made["id"]]
+    assert made["id"] in err.splitlines()[-1]  # the last log line reached the console
+
+
 def test_a_killed_backup_leaves_nothing_listed_and_its_leftover_is_swept(project: Project) -> None:
     import signal
     import time
