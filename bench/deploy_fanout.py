@@ -479,8 +479,8 @@ def breakdown(run: DeployRun) -> list[tuple[str, float]]:
 
     run_start = next((ts for ts, msg in events if msg.startswith(f"deploy {ENV} ")), None)
     marks.append(("artifact sha256+check, connect, preflight, ledger", run_start))
-    marks.append(("upload (facts, prepare, send, stat, mv)", last(lambda s: ": unpack into " in s or ": copy " in s)))
-    marks.append(("unpack (tar xzf) / copy same release", last(lambda s: s.startswith("Link shared paths"))))
+    marks.append(("upload (facts; one ssh: prepare, send, size check, mv)", last(lambda s: ": unpack into " in s)))
+    marks.append(("unpack (tar xzf) / hard-link same release", last(lambda s: s.startswith("Link shared paths"))))
     marks.append(("link shared, switch current", last(lambda s: s.startswith("on "))))
     marks.append(("cleanup old releases, close, exit", run.ended_at))
     phases, previous = [], run.spawned_at
