@@ -1,0 +1,43 @@
+"""The host layer's pure parts: the OpenSSH command line and local execution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from release.hosts import CommandFailed, LocalHost, SshHost, SshOptions
+
+
+def test_openssh_command_line_checks_host_keys_and_never_prompts(tmp_path: Path) -> None:
+    options = SshOptions("deploy", 2222, "~/.ssh/id_ed25519", str(tmp_path / "known_hosts"), 7.5)
+    argv = SshHost("app1", ["app"], "/opt/oa", "10.0.0.11", options).openssh_argv()
+    pairs = {argv[i + 1] for i, arg in enumerate(argv) if arg == "-o"}
+    assert argv[:3] == ["ssh", "-F", "/dev/null"]  # no user ssh_config can loosen the checks below
+    assert {"BatchMode=yes", "StrictHostKeyChecking=yes", "GlobalKnownHostsFile=/dev/null"} <= pairs
+    assert f"UserKnownHostsFile={tmp_path / 'known_hosts'}" in pairs
+    assert "ConnectTimeout=7" in pairs and "ServerAliveInterval=30" in pairs and "IdentitiesOnly=yes" in pairs
+    assert next(p for p in pairs if p.startswith("Ciphers=")).startswith("Ciphers=aes128-gcm@openssh.com,")
+    assert argv[argv.index("-i") + 1] == str(Path("~/.ssh/id_ed25519").expanduser())
+    assert argv[argv.index("-p") + 1] == "2222" and argv[argv.index("-l") + 1] == "deploy"
+    assert argv[-1] == "10.0.0.11"
+
+
+def test_local_put_runs_before_and_after_around_the_copy(tmp_path: Path) -> None:
+    host = LocalHost("web1", ["app"], str(tmp_path))
+    source = tmp_path / "artifact.tar.gz"
+    source.write_bytes(b"bytes")
+    host.put(
+        source,
+        str(tmp_path / "new" / "a.tmp"),
+        before=f"mkdir {tmp_path / 'new'}",
+        after=f"mv {tmp_path}/new/a.tmp {tmp_path}/a",
+    )
+    assert (tmp_path / "a").read_bytes() == b"bytes"
+    with pytest.raises(CommandFailed, match="exit 3"):
+        host.put(source, str(tmp_path / "b"), after="exit 3")
+
+
+def test_local_command_timeout_is_exit_124(tmp_path: Path) -> None:
+    result = LocalHost("web1", ["app"], str(tmp_path)).run("sleep 5", check=False, timeout=0.2)
+    assert result.exited == 124 and "timed out" in result.stderr
