@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
 import posixpath
 import tarfile
+import time
 from pathlib import Path
+from typing import BinaryIO
 
 from release.errors import BadInput
 from release.inventory import Environment
@@ -15,6 +18,7 @@ from release.playbook.modules.base import Artifact
 from release.playbook.templating import TemplateFailed, render
 
 CHUNK = 1 << 20
+RACY_SECONDS = 2.0
 
 
 def resolve_artifact(env: Environment, version: str, override: Path | None) -> Path:
@@ -52,20 +56,23 @@ def prepare_artifact(path: Path, cache_dir: Path) -> Artifact:
 def cached_sha256(path: Path, cache_dir: Path) -> str:
     """The file's sha256, remembered per (path, inode, size, mtime, ctime) like git's index.
 
-    Hashing 500 MB takes seconds on every deploy; any write to the file changes its ctime, which
-    no user can set, so a changed artifact is always hashed again.
+    Hashing 500 MB takes seconds on every deploy. Any write changes a file's ctime, which no user
+    can set; a file written in the last RACY_SECONDS is not remembered, because a second write
+    within the same timestamp tick would leave every field alike.
     """
-    st = path.stat()
-    identity = f"{path.resolve()}\0{st.st_dev}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}"
-    entry = cache_dir / hashlib.sha256(identity.encode()).hexdigest()
-    try:
-        remembered = entry.read_text().strip()
-        if len(remembered) == 64:
-            return remembered
-    except OSError:
-        pass
-    sha256 = sha256_file(path)
-    if path.stat().st_ctime_ns == st.st_ctime_ns:  # not rewritten while we read it
+    with path.open("rb") as stream:
+        before = os.fstat(stream.fileno())
+        identity = f"{path.resolve()}\0{before.st_dev}\0{before.st_ino}\0{before.st_size}"
+        identity += f"\0{before.st_mtime_ns}\0{before.st_ctime_ns}"
+        entry = cache_dir / hashlib.sha256(identity.encode()).hexdigest()
+        with contextlib.suppress(OSError):
+            remembered = entry.read_text().strip()
+            if len(remembered) == 64:
+                return remembered
+        sha256 = _hash_stream(stream)
+        after = os.fstat(stream.fileno())
+    settled = time.time() - max(before.st_mtime, before.st_ctime) > RACY_SECONDS
+    if settled and (after.st_ctime_ns, after.st_size) == (before.st_ctime_ns, before.st_size):
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = entry.with_name(f".{entry.name}.{os.getpid()}")
         tmp.write_text(sha256 + "\n")
@@ -75,10 +82,14 @@ def cached_sha256(path: Path, cache_dir: Path) -> str:
 
 def sha256_file(path: Path) -> str:
     """The file's sha256, read in chunks."""
-    digest = hashlib.sha256()
     with path.open("rb") as stream:
-        while chunk := stream.read(CHUNK):
-            digest.update(chunk)
+        return _hash_stream(stream)
+
+
+def _hash_stream(stream: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    while chunk := stream.read(CHUNK):
+        digest.update(chunk)
     return digest.hexdigest()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import sys
@@ -291,6 +290,10 @@ def entry() -> None:
     code = main()
     logger.remove()  # closes the run's log file
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError):  # a closed pipe: nothing more can be written anyway
+        try:
             stream.flush()
+        except BrokenPipeError:  # the reader went away (`| head`): nothing more can reach it
+            pass
+        except OSError:  # a full disk under `--json > out.json`: the output is cut, so is success
+            code = code or 120
     os._exit(code)

@@ -87,6 +87,13 @@ def test_a_host_that_goes_away_mid_command_is_a_connect_error(sshd_hosts: SshdCl
     assert "h1: connection lost" in str(errors[0])
 
 
+def test_a_dropped_connection_is_opened_again_for_the_next_command(sshd_hosts: SshdCluster, h1: SshHost) -> None:
+    h1.run("true")
+    sshd_hosts.hosts[0].stop()  # every session and the connection die with it
+    sshd_hosts.hosts[0].start()
+    assert h1.run("echo back").stdout == "back\n"  # a switch-back after a network blip must still reach the host
+
+
 def test_an_unreachable_host_is_a_connect_error(sshd_hosts: SshdCluster) -> None:
     host = sshd_hosts.hosts[1]
     host.stop()

@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import tarfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -119,7 +120,7 @@ def test_safe_archive_passes_and_is_checksummed(make_tar: MakeTar, tmp_path: Pat
     assert artifact.path == path
     assert artifact.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert artifact.size == path.stat().st_size
-    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["checked", "sha256"]  # only dirs are packed
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["checked"]  # only directories are packed
     assert (tmp_path / "cache" / "checked" / artifact.sha256).exists()  # the tar check is done once per sha256
 
 
@@ -131,18 +132,29 @@ def test_a_checked_artifact_is_not_read_again_but_a_changed_one_is(make_tar: Mak
         prepare_artifact(evil, tmp_path / "cache")
 
 
-def test_the_checksum_is_remembered_until_the_file_changes(make_tar: MakeTar, tmp_path: Path) -> None:
+def test_the_checksum_is_remembered_until_the_file_changes(
+    make_tar: MakeTar, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("release.artifact.RACY_SECONDS", 0.0)  # remember files however fresh (tests write them now)
     path = make_tar(SAFE_ENTRIES, name="oa-portal-1.4.0.tar.gz")
     first = prepare_artifact(path, tmp_path / "cache").sha256
     (entry,) = (tmp_path / "cache" / "sha256").iterdir()
     entry.write_text("f" * 64)  # what the cache says is what a second run believes: the file was not read again
     assert prepare_artifact(path, tmp_path / "cache").sha256 == "f" * 64
+    time.sleep(0.05)  # past the filesystem's timestamp tick, so the rewrite below gets a new ctime
     with path.open("r+b") as stream:  # same size, same mtime: only the ctime tells
         stat = path.stat()
         stream.seek(stat.st_size - 1)
         stream.write(b"\0" if stream.read(1) != b"\0" else b"\1")
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert prepare_artifact(path, tmp_path / "cache").sha256 == hashlib.sha256(path.read_bytes()).hexdigest() != first
+
+
+def test_a_file_written_just_now_is_not_remembered(make_tar: MakeTar, tmp_path: Path) -> None:
+    # a second write within the same timestamp tick would look unchanged: such a file is hashed every time
+    path = make_tar(SAFE_ENTRIES, name="oa-portal-1.4.0.tar.gz")
+    assert prepare_artifact(path, tmp_path / "cache").sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert not (tmp_path / "cache" / "sha256").exists()
 
 
 def test_tgz_suffix_is_accepted(make_tar: MakeTar, tmp_path: Path) -> None:

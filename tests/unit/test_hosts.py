@@ -16,8 +16,12 @@ def test_openssh_command_line_checks_host_keys_and_never_prompts(tmp_path: Path)
     assert argv[:3] == ["ssh", "-F", "/dev/null"]  # no user ssh_config can loosen the checks below
     assert {"BatchMode=yes", "StrictHostKeyChecking=yes", "GlobalKnownHostsFile=/dev/null"} <= pairs
     assert f"UserKnownHostsFile={tmp_path / 'known_hosts'}" in pairs
-    assert "ConnectTimeout=7" in pairs and "ServerAliveInterval=30" in pairs and "IdentitiesOnly=yes" in pairs
-    assert next(p for p in pairs if p.startswith("Ciphers=")).startswith("Ciphers=aes128-gcm@openssh.com,")
+    assert "ConnectTimeout=7" in pairs and "ServerAliveInterval=15" in pairs and "IdentitiesOnly=yes" in pairs
+    assert "ServerAliveCountMax=4" in pairs  # a dead link ends an upload or a dump within a minute
+    ciphers = next(p for p in pairs if p.startswith("Ciphers=")).removeprefix("Ciphers=").split(",")
+    assert ciphers[0] == "aes128-gcm@openssh.com"  # AES-GCM first, then exactly OpenSSH's default set
+    default = "chacha20-poly1305@openssh.com aes128-ctr aes192-ctr aes256-ctr aes128-gcm@openssh.com"
+    assert sorted(ciphers) == sorted([*default.split(), "aes256-gcm@openssh.com"])
     assert argv[argv.index("-i") + 1] == str(Path("~/.ssh/id_ed25519").expanduser())
     assert argv[argv.index("-p") + 1] == "2222" and argv[argv.index("-l") + 1] == "deploy"
     assert argv[-1] == "10.0.0.11"
