@@ -30,4 +30,7 @@ setup_venv() {
     fi
     say "installing release${extra:+ [$extra]} into .venv"
     .venv/bin/python -m pip install -qq --disable-pip-version-check -e ".${extra:+[$extra]}"
+    # an editable install has no bytecode of its own; without it (or with PYTHONDONTWRITEBYTECODE set)
+    # every `release` command compiles the package again: ~0.3 s of CPU before it does anything
+    .venv/bin/python -m compileall -q release
 }
