@@ -292,7 +292,7 @@ def _cleanup(env: Environment, run: RunState, hosts: list[Host]) -> None:
     def clean(host: Host) -> None:
         state = read_store_state(host)
         doomed = cleanup_plan(state.releases, env.inventory.keep_releases, state.current, run.switched.get(host.name))
-        wanted = {f"{state.sources.get(r)}.tar.gz" for r in state.releases if r not in doomed}
+        wanted = {f"{state.sources[r]}.tar.gz" for r in state.releases if r not in doomed and r in state.sources}
         store = artifact_store(host.deploy_to)
         stale = [f"{store}/{name}" for name in state.stored if name not in wanted]  # also killed uploads' .tmp files
         paths = [release_path(host.deploy_to, r) for r in doomed] + stale

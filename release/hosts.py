@@ -87,13 +87,21 @@ class Host(ABC):
     def run(self, command: str, *, check: bool = True, timeout: float | None = None) -> Result:
         """Run `command` with a POSIX shell; raise CommandFailed if it fails and `check`."""
 
-    @abstractmethod
     def put(self, local: Path, remote: str, *, before: str = "", after: str = "") -> None:
         """Copy a local file to `remote` (a path on the host).
 
-        `before` and `after` are shell commands run on the host around the copy, in the same
-        session where the transport allows it; any of the three failing raises CommandFailed.
+        `before` and `after` are shell commands run on the host around the copy (in the same
+        session where the transport allows it); any of the three failing raises CommandFailed.
         """
+        if before:
+            self.run(before)
+        self._copy(local, remote)
+        if after:
+            self.run(after)
+
+    @abstractmethod
+    def _copy(self, local: Path, remote: str) -> None:
+        """Copy the file itself."""
 
     def close(self) -> None:  # noqa: B027 - optional hook: only connections need closing
         """Release the connection, if any."""
@@ -118,13 +126,9 @@ class LocalHost(Host):
             return self._checked(Result(self.name, command, 124, "", f"timed out after {timeout}s"), check)
         return self._checked(Result(self.name, command, proc.returncode, proc.stdout, proc.stderr), check)
 
-    def put(self, local: Path, remote: str, *, before: str = "", after: str = "") -> None:
+    def _copy(self, local: Path, remote: str) -> None:
         """A plain copy."""
-        if before:
-            self.run(before)
         shutil.copyfile(local, remote)
-        if after:
-            self.run(after)
 
 
 @dataclass
@@ -254,11 +258,11 @@ class SshHost(Host):
         elif self.options.transfer == "openssh":
             raise ConnectError(self.name, "ssh.transfer is 'openssh' but no ssh client is installed")
         else:
-            if before:
-                self.run(before)
-            self._connect().put(str(local), remote)
-            if after:
-                self.run(after)
+            super().put(local, remote, before=before, after=after)
+
+    def _copy(self, local: Path, remote: str) -> None:
+        """SFTP."""
+        self._connect().put(str(local), remote)
 
     def _put_openssh(self, local: Path, remote: str, before: str, after: str) -> None:
         """One ssh session: `before && cat > remote && after`, the file on stdin."""

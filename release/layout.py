@@ -50,12 +50,7 @@ def switch_command(deploy_to: str, release_id: str) -> str:
 
 def read_state(host: Host) -> tuple[str | None, list[str]]:
     """The host's current release id (None if none) and its complete releases, oldest first."""
-    deploy_to = host.deploy_to
-    command = (
-        f"readlink {q(posixpath.join(deploy_to, 'current'))} || true; echo ---; "
-        f"ls -1 {q(releases_dir(deploy_to))} 2>/dev/null || true"
-    )
-    link, _, listing = host.run(command).stdout.partition("---\n")
+    link, _, listing = host.run(_state_command(host.deploy_to)).stdout.partition("---\n")
     return _current(link), _releases(listing)
 
 
@@ -72,11 +67,9 @@ class StoreState:
 def read_store_state(host: Host) -> StoreState:
     """`current`, the releases with the checksum of their artifact, and the stored artifacts."""
     deploy_to = host.deploy_to
-    releases = releases_dir(deploy_to)
     command = (
-        f"readlink {q(posixpath.join(deploy_to, 'current'))} || true; echo ---; "
-        f"ls -1 {q(releases)} 2>/dev/null || true; echo ---; "
-        f"cd {q(releases)} 2>/dev/null && grep -sH . -- */{MARKER}; echo ---; "
+        f"{_state_command(deploy_to)}; echo ---; "
+        f"cd {q(releases_dir(deploy_to))} 2>/dev/null && grep -sH . -- */{MARKER}; echo ---; "
         f"ls -1 {q(artifact_store(deploy_to))} 2>/dev/null; true"
     )
     link, listing, markers, stored = (host.run(command).stdout.split("---\n") + ["", "", ""])[:4]
@@ -85,6 +78,14 @@ def read_store_state(host: Host) -> StoreState:
         path, _, sha = line.partition(":")
         sources[path.split("/", 1)[0]] = sha.strip()
     return StoreState(_current(link), _releases(listing), sources, stored.split())
+
+
+def _state_command(deploy_to: str) -> str:
+    """Prints where `current` points, `---`, then the entries of releases/."""
+    return (
+        f"readlink {q(posixpath.join(deploy_to, 'current'))} || true; echo ---; "
+        f"ls -1 {q(releases_dir(deploy_to))} 2>/dev/null || true"
+    )
 
 
 def _current(link: str) -> str | None:
