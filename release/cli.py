@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 from loguru import logger
+from sqlalchemy.exc import SQLAlchemyError
 
 from release import lock as locks
 from release import render
@@ -263,6 +264,11 @@ def main(argv: list[str] | None = None, context: Context | None = None) -> int:
             logger.opt(exception=exc).debug("traceback")
         logger.error(str(exc))
         return int(exc.exit_status)
+    except SQLAlchemyError as exc:  # the ledger itself failed (read-only, damaged, server gone): one line
+        if verbose:
+            logger.opt(exception=exc).debug("traceback")
+        logger.error("ledger error: {}", str(getattr(exc, "orig", None) or exc).splitlines()[0])
+        return int(ExitStatus.FAILED)
     except typer.Abort:
         logger.error("aborted")
         return 130

@@ -12,11 +12,12 @@ from release.backup.health import backup_health
 from release.backup.health import rescan as rescan_catalog
 from release.backup.job import run_scheduled_backup
 from release.backup.prune import prune
-from release.backup.service import restore_backup
 from release.backup.verify import verify_all
-from release.cli_common import EnvArg, JsonOpt, YesOpt, context_of, emit, typed_confirmation
+from release.cli_common import EnvArg, JsonOpt, LockWaitOpt, YesOpt, context_of, emit, typed_confirmation
 from release.errors import BadInput, OperationFailed, Refused
 from release.inventory import environment_names
+from release.log import start_run_log
+from release.restore import restore_run
 
 app = typer.Typer(
     help="Backups: run, list, restore, verify, prune, pin, unpin, status.", no_args_is_help=True, rich_markup_mode=None
@@ -24,11 +25,16 @@ app = typer.Typer(
 
 
 @app.command("run")
-def run_command(typer_ctx: typer.Context, env: EnvArg, json_output: JsonOpt = False) -> None:
-    """Dump the environment's database now (kind: manual), and copy it to the remote host if one is set."""
+def run_command(
+    typer_ctx: typer.Context, env: EnvArg, lock_wait: LockWaitOpt = 0, json_output: JsonOpt = False
+) -> None:
+    """Dump the environment's database now (kind: manual), and copy it to the remote host if one is set.
+
+    Not while a deploy, rollback or restore holds the environment's lock (wait for it with --lock-wait).
+    """
 
     ctx = context_of(typer_ctx, json_output)
-    backup = run_scheduled_backup(ctx, ctx.environment(env), "manual", prune_after=False)
+    backup = run_scheduled_backup(ctx, ctx.environment(env), "manual", prune_after=False, lock_wait=lock_wait)
     emit(ctx, backup.to_json(), lambda: ctx.console.print(f"backup {backup.id}: {backup.size} bytes -> {backup.path}"))
 
 
@@ -57,6 +63,7 @@ def restore_command(
     typer_ctx: typer.Context,
     env: EnvArg,
     backup_id: Annotated[str, typer.Argument(help="The backup to restore (see: release backup list ENV).")],
+    lock_wait: LockWaitOpt = 0,
     yes: YesOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
@@ -64,6 +71,7 @@ def restore_command(
 
     ctx = context_of(typer_ctx, json_output)
     environment = ctx.environment(env)
+    start_run_log(ctx.project_dir, env, "restore")
     backup = get(ctx.ledger, env, backup_id)
     if backup is None:
         raise BadInput(f"no backup {backup_id!r} for {env} (see: release backup list {env})")
@@ -73,7 +81,7 @@ def restore_command(
         raise Refused("restore overwrites the database and there is no terminal to confirm on: add --yes")
     if not confirm(warning + " Data written since then will be LOST."):
         raise Refused("restore cancelled: the environment name was not typed")
-    safety = restore_backup(ctx, environment, backup)
+    safety = restore_run(ctx, environment, backup, lock_wait)
     emit(
         ctx,
         {"restored": backup.to_json(), "safety": safety.to_json()},

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from types import FrameType
 from typing import Any
 
@@ -30,7 +31,6 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from loguru import logger
-from sqlalchemy import delete
 
 from release import lock as locks
 from release.backup.catalog import list_backups
@@ -114,14 +114,7 @@ def daemon_lock(ctx: Context, command: str) -> Iterator[None]:
                 f"(started {holder.started_at} by {holder.operator}, {holder.command})"
             )
         logger.warning("taking over the lock of a daemon that died: {h}", h=holder.describe())
-        with ctx.ledger.engine.begin() as conn:
-            conn.execute(
-                delete(locks.locks).where(
-                    locks.locks.c.env == DAEMON_LOCK,
-                    locks.locks.c.pid == holder.pid,
-                    locks.locks.c.controller == holder.controller,
-                )
-            )
+        locks.drop_holder(ctx.ledger, holder)
         ctx.ledger.add_event(
             DAEMON_LOCK, "unlock", ctx.operator, "stale daemon lock taken over", holder=holder.to_json()
         )
@@ -200,12 +193,12 @@ class Daemon:
     def __init__(
         self,
         ctx: Context,
-        backup: BackupFn = run_scheduled_backup,
+        backup: BackupFn | None = None,
         check_interval: float = CHECK_INTERVAL,
         retry_after: float = RETRY_AFTER,
         verify: VerifyFn = run_scheduled_verify,
     ) -> None:
-        self.ctx, self.backup, self.check_interval, self.retry_after = ctx, backup, check_interval, retry_after
+        self.ctx, self.check_interval, self.retry_after = ctx, check_interval, retry_after
         self.verify = verify
         self.environments = {env.name: env for env in scheduled_environments(ctx)}
         self.verify_environments = {env.name: env for env in scheduled_environments(ctx, "verify_schedule")}
@@ -215,6 +208,8 @@ class Daemon:
             )
         self._signalled = False  # set by the signal handler, which must take no lock
         self._stop = threading.Event()  # no new backups: seen by the worker threads
+        # the real backup waits for a deploy's lock, but not past a stop
+        self.backup: BackupFn = backup or partial(run_scheduled_backup, stop=self._stop)
         self._guard = threading.Lock()  # over the three below, shared with the worker threads
         self._running: set[str] = set()
         self._verifying: set[str] = set()  # apart from _running: a verify never holds up a backup

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from loguru import logger
 
@@ -14,15 +15,18 @@ from release.context import Context
 from release.defaults import playbook_path
 from release.errors import BadInput, OperationFailed, Refused, ReleaseError
 from release.guards import check_deploy_allowed
-from release.hosts import Host, q, run_parallel
+from release.hosts import Host, Outcome, q, run_parallel
 from release.inventory import Environment
 from release.layout import artifact_store, cleanup_plan, read_store_state, release_path, switch_command
 from release.lock import deploy_lock
 from release.playbook.loader import Playbook, load_playbook
 from release.playbook.modules.base import RunState
 from release.playbook.runner import PlaybookRunner, Reporter, TaskFailed, TaskReport, release_hosts
+from release.rollback_target import ledger_current
 from release.targets import build_hosts, host_variables
 from release.validate import check_version, new_release_id, version_of
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -69,10 +73,13 @@ class DeployReport:
     hosts: list[HostOutcome]
     tasks: list[TaskReport]
     error: str | None = None
+    kind: str = "deploy"  # deploy | rollback
+    notes: list[str] = field(default_factory=list)  # what became of the database, for people
 
     def to_json(self) -> dict[str, Any]:
         """As a dict for --json."""
         return {
+            "kind": self.kind,
             "env": self.env,
             "version": self.version,
             "release_id": self.release_id,
@@ -81,6 +88,7 @@ class DeployReport:
             "error": self.error,
             "hosts": [h.to_json() for h in self.hosts],
             "tasks": [t.__dict__ for t in self.tasks],
+            "notes": list(self.notes),
         }
 
 
@@ -123,6 +131,7 @@ def deploy(ctx: Context, request: DeployRequest) -> DeployReport:
             hosts=[h.name for h in hosts],
             partial=bool(request.limit),
             artifact_sha256=artifact.sha256,
+            previous_release_id=ledger_current(ctx.ledger.run_facts(env.name)),
         )
         logger.info(
             "deploy {env} {version} as {rid} (run {run})", env=env.name, version=version, rid=release_id, run=run_id
@@ -132,6 +141,14 @@ def deploy(ctx: Context, request: DeployRequest) -> DeployReport:
         elif env.inventory.database:
             logger.warning("--no-dump: no pre-release dump of {env}; a rollback cannot restore its data", env=env.name)
         return _deploy_run(ctx, env, run, run_id, playbook, rollback_book, hosts)
+
+
+def _previous_on_hosts(run: RunState) -> dict[str, str]:
+    """What the switched hosts were on before, when they agree: a truer record than the ledger's guess at the start."""
+    before = set(run.switched.values())
+    if len(before) == 1 and None not in before:
+        return {"previous_release_id": str(before.pop())}
+    return {}
 
 
 def _wants_dump(env: Environment, request: DeployRequest) -> bool:
@@ -149,13 +166,18 @@ def _pre_release_dump(ctx: Context, env: Environment, run_id: int, release_id: s
     ctx.ledger.update_run(run_id, backup_id=backup.id)
 
 
-def preflight(hosts: list[Host]) -> None:
-    """Reach every host (host keys checked) before anything changes anywhere; refuse if one fails."""
-    failures = [o for o in run_parallel(hosts, lambda h: h.run("true")) if not o.ok]
+def preflight(hosts: list[Host], call: Callable[[Host], T] | None = None) -> dict[str, T]:
+    """Reach every host (host keys checked) before anything changes anywhere; refuse (exit 3) if one fails.
+
+    `call` is what each host is asked (default: nothing but the connection); its answers are returned.
+    """
+    outcomes = run_parallel(hosts, call or (lambda h: h.run("true")))
+    failures = [o for o in outcomes if not o.ok]
     if failures:
         _close(hosts)
         lines = "\n".join(f"  {o.error}" for o in failures)
         raise Refused(f"preflight: {len(failures)} host(s) cannot be used, nothing was changed:\n{lines}")
+    return {o.host.name: cast(T, o.value) for o in outcomes}
 
 
 def _dry_run(
@@ -207,7 +229,7 @@ def _deploy_run(
             for host in hosts:
                 progress.finished(host.name, True, f"on {run.release_id}")
         _cleanup(env, run, release_hosts(playbook, hosts))
-        ctx.ledger.finish_run(run_id, "succeeded")
+        ctx.ledger.finish_run(run_id, "succeeded", **_previous_on_hosts(run))
     finally:
         _close(hosts)
     outcomes = [
@@ -224,13 +246,38 @@ def _deploy_run(
 
 
 class DeployFailed(OperationFailed):
-    """A deploy failed and its switched hosts were switched back; carries the report."""
+    """A deploy or rollback failed; what it had changed was put back where it could be. Carries the report."""
 
     def __init__(self, report: DeployReport) -> None:
         self.report = report
-        back = [h.name for h in report.hosts if h.status == "switched back"]
-        undone = f"\nswitched back: {', '.join(back)}" if back else "\nno host had switched: nothing changed"
-        super().__init__(f"deploy of {report.version} to {report.env} failed: {report.error}{undone}")
+        what = f"deploy of {report.version} to {report.env}"
+        if report.kind == "rollback":
+            what = f"rollback of {report.env} to {report.release_id}"
+        super().__init__(f"{what} failed: {report.error}\n{_end_state(report)}")
+
+
+def _end_state(report: DeployReport) -> str:
+    """Per host (and for the database) where the failed run left things."""
+    back = [h for h in report.hosts if h.status == "switched back"]
+    stuck = [h for h in report.hosts if h.status not in ("switched back", "unchanged")]
+    if not back and not stuck and not report.notes:
+        return "no host had switched: nothing changed"
+    lines = [f"  {h.name}: back on {h.release_id or '(none)'}" for h in back]
+    lines += [f"  {h.name}: {h.status.upper()} on {h.release_id or '(none)'}: {h.detail}" for h in stuck]
+    lines += [f"  {note}" for note in report.notes]
+    head = "everything is as it was before:" if not stuck else "NOT everything could be put back:"
+    return "\n".join([head, *lines])
+
+
+def switch_back(hosts: list[Host], previous: dict[str, str | None], progress: Reporter) -> dict[str, Outcome]:
+    """Point each host's `current` at `previous[host]` again (or remove it when there was none), in parallel."""
+
+    def back(host: Host) -> None:
+        release = previous[host.name]
+        progress.step(host.name, f"switching back to {release or '(none)'}")
+        host.run(switch_command(host.deploy_to, release) if release else f"rm -f {q(host.deploy_to)}/current")
+
+    return {o.host.name: o for o in run_parallel(hosts, back)}
 
 
 def _undo(
@@ -239,16 +286,7 @@ def _undo(
     """Switch every host that switched in this run back, run the rollback playbook there, drop the new release."""
     switched = dict(run.switched)
     by_name = {h.name: h for h in hosts}
-
-    def back(host: Host) -> None:
-        previous = switched[host.name]
-        progress.step(host.name, f"switching back to {previous or '(none)'}")
-        if previous:
-            host.run(switch_command(host.deploy_to, previous))
-        else:
-            host.run(f"rm -f {q(host.deploy_to)}/current")
-
-    results = {o.host.name: o for o in run_parallel([by_name[n] for n in switched], back)}
+    results = switch_back([by_name[n] for n in switched], switched, progress)
     restored = [by_name[n] for n, o in results.items() if o.ok and switched[n]]
     if rollback_book and restored:
         targets = {h.name: str(switched[h.name]) for h in restored}

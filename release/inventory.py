@@ -151,6 +151,7 @@ class Inventory(Strict):
     keep_releases: int = Field(5, ge=2, le=100)
     shared_paths: list[str] = Field(default_factory=list)
     artifact: str
+    max_unpacked_mb: int | None = Field(None, gt=0)  # None: MAX_UNPACKED_RATIO times the artifact's size
     ssh: SshOptions = Field(default_factory=SshOptions)
     hosts: dict[str, HostSpec]
     window: WindowPolicy | None = None

@@ -29,8 +29,11 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
+from release import ledger_file
 from release.clock import Clock, iso
+from release.ledger_file import create_whole, sqlite_path
 from release.log import redactor
+from release.rollback_target import RunFacts
 
 metadata = MetaData()
 
@@ -39,10 +42,10 @@ runs = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("env", String(64), nullable=False, index=True),
-    Column("kind", String(16), nullable=False),  # deploy | rollback
+    Column("kind", String(16), nullable=False),  # deploy | rollback | restore
     Column("version", String(64)),
     Column("release_id", String(96)),
-    Column("previous_release_id", String(96)),
+    Column("previous_release_id", String(96)),  # what was current before (a rollback: the release undone)
     Column("status", String(16), nullable=False),  # running | succeeded | failed | interrupted
     Column("operator", String(128), nullable=False),
     Column("reason", Text),
@@ -158,18 +161,37 @@ class Run:
         return out
 
 
+def _engine(url: str) -> Engine:
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _create_tables(target: Engine | str) -> None:
+    """Create missing tables (an older ledger gains the new ones)."""
+    engine = _engine(target) if isinstance(target, str) else target
+    try:
+        metadata.create_all(engine)
+    except OperationalError:  # another process created the tables between our check and our CREATE
+        metadata.create_all(engine)
+    if isinstance(target, str):
+        engine.dispose()
+
+
 class Ledger:
     """Records of runs, events and locks; one instance per command invocation."""
 
     def __init__(self, url: str, clock: Clock) -> None:
         self.clock = clock
-        self.engine: Engine = create_engine(url, future=True)
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        try:
-            metadata.create_all(self.engine)
-        except OperationalError:  # another process created the tables between our check and our CREATE
-            metadata.create_all(self.engine)
+        path = sqlite_path(url)
+        if path is not None and not path.exists():
+            create_whole(path, _create_tables)
+        elif path is not None:
+            ledger_file.check_existing(path)
+            ledger_file.check_tables(path, set(metadata.tables))
+        self.engine = _engine(url)
+        _create_tables(self.engine)
 
     def now(self) -> str:
         """The clock's time as stored."""
@@ -224,6 +246,16 @@ class Ledger:
         with self.engine.connect() as conn:
             ids = [r[0] for r in conn.execute(query) if r[0]]
         return sorted(set(ids))
+
+    def run_facts(self, env: str) -> list[RunFacts]:
+        """Every run of an environment, oldest first: what a rollback's target is decided from."""
+        query = (
+            select(runs.c.kind, runs.c.status, runs.c.release_id, runs.c.previous_release_id)
+            .where(runs.c.env == env)
+            .order_by(runs.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [RunFacts(r.kind, r.status, r.release_id, r.previous_release_id) for r in conn.execute(query)]
 
     def mark_interrupted(self) -> None:
         """Runs left `running` by a process of this machine that no longer exists become `interrupted`."""

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from loguru import logger
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from release.errors import Refused
 from release.ledger import Ledger, controller_name, locks, process_alive
+
+# a dead backup changed nothing on the hosts or in the database: its lock is taken over, not refused
+TAKEOVER_PREFIX = "backup"
 
 
 @dataclass(frozen=True)
@@ -71,17 +75,33 @@ def try_acquire(ledger: Ledger, env: str, operator: str, command: str, version: 
 
 @contextmanager
 def deploy_lock(
-    ledger: Ledger, env: str, operator: str, command: str, version: str | None = None, wait: float = 0
+    ledger: Ledger,
+    env: str,
+    operator: str,
+    command: str,
+    version: str | None = None,
+    wait: float = 0,
+    give_up: Callable[[], bool] | None = None,
 ) -> Iterator[None]:
-    """Hold `env`'s lock for the block; refuse (exit 3) naming the holder, or wait up to `wait` s."""
+    """Hold `env`'s lock for the block; refuse (exit 3) naming the holder, or wait up to `wait` s.
+
+    Every command that changes an environment's hosts or database holds it, and so does a scheduled
+    backup: a nightly dump never runs in the middle of a deploy's migration. `give_up` ends a wait early
+    (a daemon that is stopping).
+    """
     waited = 0.0
     while (current := try_acquire(ledger, env, operator, command, version)) is not None:
+        if current.stale and current.command.startswith(TAKEOVER_PREFIX):
+            logger.warning("taking over the lock of a backup that died: {h}", h=current.describe())
+            drop_holder(ledger, current)
+            ledger.add_event(env, "unlock", operator, "lock of a dead backup taken over", holder=current.to_json())
+            continue
         if current.stale:
             raise Refused(
-                f"{env} is locked by a deploy that died: {current.describe()}. "
+                f"{env} is locked by a {current.command.split()[0]} that died: {current.describe()}. "
                 f"Check the hosts, then clear it: release unlock {env} --reason '…'"
             )
-        if waited >= wait:
+        if waited >= wait or (give_up is not None and give_up()):
             hint = " (or wait for it: --lock-wait SECONDS)" if wait == 0 else f" (waited {waited:.0f}s)"
             raise Refused(f"{env} is locked by {current.describe()}{hint}")
         ledger.clock.sleep(1.0)
@@ -90,6 +110,16 @@ def deploy_lock(
         yield
     finally:
         release(ledger, env)
+
+
+def drop_holder(ledger: Ledger, holder: LockHolder) -> None:
+    """Remove this holder's lock row (not a newer holder's)."""
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            delete(locks).where(
+                locks.c.env == holder.env, locks.c.pid == holder.pid, locks.c.controller == holder.controller
+            )
+        )
 
 
 def release(ledger: Ledger, env: str) -> None:
@@ -108,8 +138,7 @@ def clear(ledger: Ledger, env: str, operator: str, reason: str, force: bool = Fa
     alive_here = current.controller == controller_name() and process_alive(current.pid)
     if alive_here and not force:
         raise Refused(f"{env} is locked by a running process: {current.describe()}; it has not died")
-    with ledger.engine.begin() as conn:
-        conn.execute(delete(locks).where(locks.c.env == env, locks.c.pid == current.pid))
+    drop_holder(ledger, current)
     ledger.add_event(env, "unlock", operator, reason, holder=current.to_json())
     ledger.mark_interrupted()
     return current

@@ -9,6 +9,8 @@ from typing import Any
 
 from loguru import logger
 
+from release.ledger_file import private_dir, private_file
+
 MASK = "***"
 
 
@@ -52,9 +54,9 @@ def setup_console(verbose: bool) -> None:
 
 def start_run_log(project_dir: Path, env: str, command: str) -> Path:
     """Add a JSON-lines log file for this run under `<project>/.release/logs/`."""
-    logs = project_dir / ".release" / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    private_dir(project_dir / ".release")
+    logs = private_dir(project_dir / ".release" / "logs")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    path = logs / f"{stamp}-{env}-{command}.jsonl"
+    path = private_file(logs / f"{stamp}-{env}-{command}.jsonl")  # before loguru opens it: 0600, not 0644
     logger.add(path, level="DEBUG", serialize=True, enqueue=False)
     return path

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from release.ledger_file import private_dir
+
 
 class Settings(BaseSettings):
     """Who runs release and where it keeps its records."""
@@ -31,6 +33,5 @@ class Settings(BaseSettings):
         """The ledger URL: RELEASE_LEDGER_URL, else SQLite in `<project>/.release/ledger.db`."""
         if self.ledger_url:
             return self.ledger_url
-        state = project_dir / ".release"
-        state.mkdir(parents=True, exist_ok=True)
+        state = private_dir(project_dir / ".release")
         return f"sqlite:///{state / 'ledger.db'}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 from loguru import logger
@@ -14,17 +15,30 @@ from release.backup.service import take_backup
 from release.context import Context
 from release.errors import ReleaseError
 from release.inventory import Environment
+from release.lock import deploy_lock
+
+SCHEDULED_LOCK_WAIT = 6 * 3600.0  # seconds a scheduled backup waits for a deploy's lock before it fails (alerted)
 
 
-def run_scheduled_backup(ctx: Context, env: Environment, kind: str = "scheduled", prune_after: bool = True) -> Backup:
-    """Take a backup, copy it, apply retention; a failure is recorded, alerted and re-raised.
+def run_scheduled_backup(
+    ctx: Context,
+    env: Environment,
+    kind: str = "scheduled",
+    prune_after: bool = True,
+    lock_wait: float = SCHEDULED_LOCK_WAIT,
+    stop: threading.Event | None = None,
+) -> Backup:
+    """Take a backup under the environment's lock, copy it, prune; a failure is recorded, alerted, re-raised.
 
-    "Last success" is the newest catalogued backup, and only complete backups are catalogued, so a
-    failed run can never look like a success.
+    The lock is waited for (`lock_wait` seconds, or until `stop` is set): a deploy's migration is never
+    dumped half-way. "Last success" is the newest catalogued backup, and only complete backups are
+    catalogued, so a failed run can never look like a success.
     """
     started = time.monotonic()
     try:
-        backup = take_backup(ctx, env, kind)
+        give_up = stop.is_set if stop is not None else None
+        with deploy_lock(ctx.ledger, env.name, ctx.operator, f"backup ({kind})", wait=lock_wait, give_up=give_up):
+            backup = take_backup(ctx, env, kind)
         backup.remote_path = copy_to_remote(ctx, env, backup)
     except (ReleaseError, OSError) as exc:
         message = str(exc)

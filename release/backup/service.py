@@ -114,25 +114,39 @@ def check_file(env: Environment, backup: Backup) -> Path:
 
 def restore_backup(ctx: Context, env: Environment, backup: Backup) -> Backup:
     """Restore `backup` after taking a safety dump; if the restore fails, put the safety dump back."""
-    path = check_file(env, backup)
+    path = check_file(env, backup)  # a damaged file is refused before anything is dumped or changed
     safety = take_backup(ctx, env, "safety")
-    dumper = open_dumper(env)
+    restore_or_put_back(ctx, env, backup, path, safety)
+    return safety
+
+
+def restore_or_put_back(ctx: Context, env: Environment, backup: Backup, path: Path, safety: Backup) -> None:
+    """Restore `backup` from `path` (see `check_file`); if that fails, restore `safety`, raise OperationFailed."""
     logger.info("restoring {id} into {env}", id=backup.id, env=env.name)
     try:
-        dumper.restore(path)
+        open_dumper(env).restore(path)
     except DumpFailed as exc:
         logger.error(
             "restore of {id} failed: {exc}; restoring the safety dump {safety}", id=backup.id, exc=exc, safety=safety.id
         )
-        try:
-            dumper.restore(check_file(env, safety))
-        except (DumpFailed, OperationFailed) as again:
-            raise OperationFailed(
-                f"restore of {backup.id} failed ({exc}) AND restoring the safety dump {safety.id} failed "
-                f"({again}): the database may be inconsistent; the safety dump is kept at {safety.path}"
-            ) from None
+        put_back(ctx, env, safety, f"restore of {backup.id} failed ({exc})")
         raise OperationFailed(
             f"restore of {backup.id} failed ({exc}); the database was put back from the safety dump {safety.id}"
         ) from None
     ctx.ledger.add_event(env.name, "restore", ctx.operator, f"restored {backup.id}", safety=safety.id)
-    return safety
+
+
+class SafetyNotRestored(OperationFailed):
+    """Even the safety dump could not be put back: the database needs a person now."""
+
+
+def put_back(ctx: Context, env: Environment, safety: Backup, why: str) -> None:
+    """Restore the safety dump taken before a change; if even that fails, raise SafetyNotRestored."""
+    try:
+        open_dumper(env).restore(check_file(env, safety))
+    except (DumpFailed, OperationFailed) as again:
+        raise SafetyNotRestored(
+            f"{why} AND restoring the safety dump {safety.id} failed ({again}): "
+            f"the database may be inconsistent; the safety dump is kept at {safety.path}"
+        ) from None
+    ctx.ledger.add_event(env.name, "restore", ctx.operator, f"put back the safety dump {safety.id}: {why}")

@@ -189,7 +189,7 @@ def test_a_running_daemon_catches_up_after_a_pause(project: Project) -> None:
     ctx = context(project, at("2026-11-24 01:00"))
     daemon = Daemon(ctx)
     with started(daemon):
-        wait_for(lambda: len(backups(ctx)) == 1)
+        wait_for(lambda: len(backups(ctx)) == 1 and not daemon._running)  # catalogued, and its job ended
         assert daemon.check_catch_ups() == []
         ctx.clock = ctx.ledger.clock = FixedClock(at("2026-11-25 09:00"))  # the machine slept through 02:00
         assert [env for env, _ in daemon.check_catch_ups()] == ["test"]
