@@ -1,4 +1,9 @@
-"""The artifact of a release: found from the inventory pattern, checked for tar slip, checksummed."""
+"""The artifact of a release: found from the inventory pattern, checked before any unpack, checksummed.
+
+The check (`check_members`) is the first line of defence against a hostile or broken artifact: no
+entry may land outside the release, follow a link that does, take over the host (devices,
+setuid), or fill its disk. `link_shared` guards its own `rm -rf` on the host as the second.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,11 @@ import os
 import posixpath
 import tarfile
 import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from release.errors import BadInput
 from release.inventory import Environment
@@ -19,6 +27,12 @@ from release.playbook.templating import TemplateFailed, render
 
 CHUNK = 1 << 20
 RACY_SECONDS = 2.0
+MB = 1 << 20
+MAX_LINK_HOPS = 40  # Linux's MAXSYMLINKS: a path needing one more link is ELOOP
+# Application tarballs pack 3-10 x; a gzip bomb packs ~1000 x. The floor spares small artifacts,
+# whose ratio says little (a 1 MB archive of text may well unpack to 40 MB).
+MAX_UNPACKED_RATIO = 20
+MIN_UNPACKED_BYTES = 256 * MB
 
 
 def resolve_artifact(env: Environment, version: str, override: Path | None) -> Path:
@@ -36,8 +50,27 @@ def resolve_artifact(env: Environment, version: str, override: Path | None) -> P
     return path
 
 
-def prepare_artifact(path: Path, cache_dir: Path) -> Artifact:
-    """Check a .tar.gz (or pack a directory first) and return it with its sha256."""
+class UnpackedLimit(NamedTuple):
+    """How many bytes an artifact may unpack to, and where that number comes from (for the refusal)."""
+
+    size: int
+    why: str
+
+
+def unpacked_limit(compressed: int, max_unpacked_mb: int | None) -> UnpackedLimit:
+    """The inventory's `max_unpacked_mb`, else MAX_UNPACKED_RATIO times the compressed size (at least the floor)."""
+    if max_unpacked_mb is not None:
+        return UnpackedLimit(max_unpacked_mb * MB, "max_unpacked_mb in the inventory")
+    why = f"default: {MAX_UNPACKED_RATIO} x the compressed size, at least {MIN_UNPACKED_BYTES // MB} MB"
+    return UnpackedLimit(max(MAX_UNPACKED_RATIO * compressed, MIN_UNPACKED_BYTES), why)
+
+
+def prepare_artifact(path: Path, cache_dir: Path, *, max_unpacked_mb: int | None = None) -> Artifact:
+    """Check a .tar.gz (or pack a directory first) and return it with its sha256.
+
+    An artifact that passed is not read again (cache_dir/checked/<sha256>), but the marker keeps
+    its unpacked size: the limit is today's inventory's, so a lowered limit still applies.
+    """
     if path.is_dir():
         path = pack_directory(path, cache_dir)
         sha256 = sha256_file(path)  # a new file each time: nothing to remember
@@ -45,12 +78,32 @@ def prepare_artifact(path: Path, cache_dir: Path) -> Artifact:
         sha256 = cached_sha256(path, cache_dir / "sha256")
     else:
         raise BadInput(f"artifact {path}: expected a .tar.gz file or a directory")
+    size = path.stat().st_size
+    limit = unpacked_limit(size, max_unpacked_mb)
     checked = cache_dir / "checked" / sha256
-    if not checked.exists():  # reading every tar entry costs ~0.6 s for 50 MB: once per artifact is enough
-        check_members(path)
-        checked.parent.mkdir(parents=True, exist_ok=True)
-        checked.touch()
-    return Artifact(path=path, sha256=sha256, size=path.stat().st_size)
+    unpacked = _remembered_size(checked)
+    if unpacked is None:  # reading every tar entry costs ~0.6 s for 50 MB: once per artifact is enough
+        _write_atomically(checked, f"{check_members(path, limit)}\n")
+    elif unpacked > limit.size:
+        raise _too_big(path, unpacked, limit, exact=True)
+    return Artifact(path=path, sha256=sha256, size=size)
+
+
+def _remembered_size(marker: Path) -> int | None:
+    """The unpacked size a check recorded, or None: not checked (or by a version that kept no size)."""
+    try:
+        return int(marker.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _too_big(path: Path, unpacked: int, limit: UnpackedLimit, *, exact: bool) -> BadInput:
+    """The refusal of an artifact over the limit; a check that stopped early knows only a lower bound."""
+    size = f"{'' if exact else 'at least '}{unpacked / MB:.1f} MB"
+    return BadInput(
+        f"artifact {path} unpacks to {size}, more than the limit of {limit.size / MB:.1f} MB ({limit.why}): "
+        "if that size is expected, raise max_unpacked_mb in the inventory"
+    )
 
 
 def cached_sha256(path: Path, cache_dir: Path) -> str:
@@ -73,11 +126,16 @@ def cached_sha256(path: Path, cache_dir: Path) -> str:
         after = os.fstat(stream.fileno())
     settled = time.time() - max(before.st_mtime, before.st_ctime) > RACY_SECONDS
     if settled and (after.st_ctime_ns, after.st_size) == (before.st_ctime_ns, before.st_size):
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = entry.with_name(f".{entry.name}.{os.getpid()}")
-        tmp.write_text(sha256 + "\n")
-        tmp.replace(entry)
+        _write_atomically(entry, sha256 + "\n")
     return sha256
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write a cache entry so that a concurrent run reads either nothing or all of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def sha256_file(path: Path) -> str:
@@ -93,23 +151,83 @@ def _hash_stream(stream: BinaryIO) -> str:
     return digest.hexdigest()
 
 
-def check_members(path: Path) -> None:
-    """Refuse absolute paths, `..`, links leading outside the release, and device files: before any unpack."""
+def check_members(path: Path, limit: UnpackedLimit | None = None) -> int:
+    """Refuse an artifact that could reach outside the release once unpacked; return its unpacked size.
+
+    Two passes. The first reads the archive once: each entry on its own, and the running size
+    against `limit` (None: no limit), stopping as soon as it is passed, so a gzip bomb is not
+    inflated to the end. The second resolves the links against the final set, because a link later
+    in the archive can change where an earlier one leads once both are on disk.
+    """
     try:
         with tarfile.open(path, "r:gz") as archive:
-            links: set[str] = set()
-            for member in archive:
-                problem = member_problem(member) or _through_link(member.name, links)
-                if member.issym():
-                    links.add(posixpath.normpath(member.name))
-                if problem:
-                    raise BadInput(f"artifact {path}: refusing entry {member.name!r}: {problem}")
+            index = _read_index(path, archive, limit)
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise BadInput(f"artifact {path} is not a readable .tar.gz: {exc}") from None
+    for entry in index.entries:
+        problem = _link_problem(entry, index.symlinks)
+        if problem:
+            raise _refused(path, entry.name, problem)
+    return index.unpacked
+
+
+def _refused(path: Path, name: str, problem: str) -> BadInput:
+    return BadInput(f"artifact {path}: refusing entry {name!r}: {problem}")
+
+
+class _Entry(NamedTuple):
+    """What the second pass needs of one entry: names, and the target of a link."""
+
+    name: str  # as in the archive, for the message
+    path: str  # normalised: `./a/` and `a` are one path on disk
+    symlink: str | None = None
+    hardlink: str | None = None  # normalised
+
+
+@dataclass
+class _Index:
+    """The first pass's findings: the entries in order, the final symbolic links, the unpacked size."""
+
+    entries: list[_Entry] = field(default_factory=list)
+    symlinks: dict[str, str] = field(default_factory=dict)
+    is_link: dict[str, bool] = field(default_factory=dict)
+    unpacked: int = 0
+
+    def add(self, member: tarfile.TarInfo) -> str | None:
+        """Record one entry; why not, when its name is a link's and was seen before.
+
+        A name given twice is replaced on disk by its last entry: with a link involved, links could
+        lead somewhere at one moment of the unpack and elsewhere at the end. Refusing those keeps
+        "the final set of links" one well-defined thing to check.
+        """
+        path = posixpath.normpath(member.name)
+        link = member.issym() or member.islnk()
+        if path in self.is_link and (link or self.is_link[path]):
+            return "the name appears twice in the archive and one of them is a link"
+        self.is_link[path] = link
+        if member.issym():
+            self.symlinks[path] = member.linkname
+        hardlink = posixpath.normpath(member.linkname) if member.islnk() else None
+        self.entries.append(_Entry(member.name, path, member.linkname if member.issym() else None, hardlink))
+        if member.isreg():  # sparse ones included, at their full size
+            self.unpacked += member.size
+        return None
+
+
+def _read_index(path: Path, archive: tarfile.TarFile, limit: UnpackedLimit | None) -> _Index:
+    """The first pass: refuse an entry unsafe on its own, or the archive once it unpacks past `limit`."""
+    index = _Index()
+    for member in archive:
+        problem = member_problem(member) or index.add(member)
+        if problem:
+            raise _refused(path, member.name, problem)
+        if limit is not None and index.unpacked > limit.size:
+            raise _too_big(path, index.unpacked, limit, exact=False)
+    return index
 
 
 def member_problem(member: tarfile.TarInfo) -> str | None:
-    """Why this entry is unsafe to unpack inside a release directory, or None."""
+    """Why this entry is unsafe to unpack inside a release directory on its own, or None."""
     name = member.name
     if name.startswith("/") or posixpath.isabs(name):
         return "absolute path"
@@ -117,6 +235,8 @@ def member_problem(member: tarfile.TarInfo) -> str | None:
         return "path with '..' (tar slip)"
     if member.isdev() or member.isfifo():
         return "device or fifo"
+    if member.mode & 0o6000 and not member.isdir():  # on a directory, setgid only passes its group on
+        return f"setuid or setgid bit (mode {member.mode:#o}): clear it with chmod ug-s before packing"
     if member.issym():
         if member.linkname.startswith("/"):
             return f"symbolic link to an absolute path ({member.linkname})"
@@ -127,13 +247,68 @@ def member_problem(member: tarfile.TarInfo) -> str | None:
     return None
 
 
-def _through_link(name: str, links: set[str]) -> str | None:
-    """An entry below a symbolic link of the same archive could be written outside the release."""
-    parts = posixpath.normpath(name).split("/")
-    for end in range(1, len(parts)):
-        if "/".join(parts[:end]) in links:
-            return f"path goes through the symbolic link {'/'.join(parts[:end])!r}"
+def _link_problem(entry: _Entry, symlinks: Mapping[str, str]) -> str | None:
+    """Why this entry, among the archive's final links, would lead outside the release, or None."""
+    through = _link_on_the_way(entry.path, symlinks)
+    if through:
+        return f"path goes through the symbolic link {through!r}"
+    if entry.symlink is not None:
+        return _resolve(entry.path, entry.symlink, symlinks)
+    if entry.hardlink is not None:
+        # link(2) walks the target's directories through links and copies a final link as it is
+        through = _link_on_the_way(entry.hardlink, symlinks)
+        if through:
+            return f"hard link through the symbolic link {through!r} ({entry.hardlink})"
+        if entry.hardlink in symlinks:
+            return f"hard link to the symbolic link {entry.hardlink!r}, which would lead elsewhere from {entry.path!r}"
     return None
+
+
+def _link_on_the_way(path: str, symlinks: Mapping[str, str]) -> str | None:
+    """The first directory of `path` that is a symbolic link: writing below it writes wherever it leads."""
+    parts = path.split("/")
+    for end in range(1, len(parts)):
+        prefix = "/".join(parts[:end])
+        if prefix in symlinks:
+            return prefix
+    return None
+
+
+def _resolve(name: str, target: str, symlinks: Mapping[str, str]) -> str | None:
+    """Why the link `name -> target` leads outside the release, or None: walked as the kernel walks it.
+
+    Component by component from the link's directory: `..` pops what the walk has reached so far
+    (not what the text says), each link met is replaced by its target, and more than
+    MAX_LINK_HOPS links in one walk is a loop (ELOOP). The text alone says too little: `m ->
+    d/l/..` reads as `d`, but if `d/l -> ..` it leads to the release's parent.
+    """
+    reached: list[str] = []
+    todo = deque(_parts(posixpath.dirname(name)) + _parts(target))
+    followed: dict[str, None] = {}  # the links met, in order, for the message
+    hops = 1  # the link itself
+    while todo:
+        part = todo.popleft()
+        if part == "..":
+            if not reached:
+                where = f", where {', '.join(followed)}" if followed else ""
+                return f"symbolic link leading outside the release ({name} -> {target}{where})"
+            reached.pop()
+            continue
+        here = "/".join([*reached, part])
+        if here not in symlinks:
+            reached.append(part)
+            continue
+        hops += 1
+        if hops > MAX_LINK_HOPS:
+            return f"more than {MAX_LINK_HOPS} symbolic links to follow (a loop?)"
+        followed[f"{here} -> {symlinks[here]}"] = None
+        todo.extendleft(reversed(_parts(symlinks[here])))
+    return None
+
+
+def _parts(path: str) -> list[str]:
+    """A relative path's components; absolute links are refused on their own, before any walk."""
+    return [part for part in path.split("/") if part not in ("", ".")]
 
 
 def _escapes(path: str) -> bool:

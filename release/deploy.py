@@ -107,7 +107,9 @@ def deploy(ctx: Context, request: DeployRequest) -> DeployReport:
     version = check_version(request.version)
     release_id = new_release_id(version, ctx.clock.now())
     artifact = prepare_artifact(
-        resolve_artifact(env, version, request.artifact), ctx.project_dir / ".release" / "cache"
+        resolve_artifact(env, version, request.artifact),
+        ctx.project_dir / ".release" / "cache",
+        max_unpacked_mb=env.inventory.max_unpacked_mb,
     )
     playbook, rollback_book = load_playbooks(env)
     hosts = build_hosts(env, request.limit)

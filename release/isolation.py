@@ -35,21 +35,29 @@ class Conflict:
         return f"{self.first} and {self.second} share the same {self.what}: {self.detail}"
 
 
+LOCAL_SPELLINGS = {"", "localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
+
+
 def normal_host(name: str | None) -> str:
-    """A host name compared by what it reaches: loopback names are one, names resolve to addresses."""
-    if not name:
+    """A host name compared by what it reaches: every spelling of "this machine" is one, names resolve.
+
+    A client reaches the local server through a socket directory (`/var/run/postgresql`), a loopback
+    address or name, or the unspecified addresses `0.0.0.0` and `::` (connecting to them reaches the
+    local machine too): all of them are "loopback".
+    """
+    if not name or name.strip().startswith("/"):
         return "loopback"
     name = name.strip().lower().strip("[]")
+    if name in LOCAL_SPELLINGS:
+        return "loopback"
     try:
         address = ipaddress.ip_address(name)
     except ValueError:
-        if name == "localhost":
-            return "loopback"
         try:
             address = ipaddress.ip_address(socket.getaddrinfo(name, None)[0][4][0])
         except (OSError, IndexError, ValueError):
             return name
-    return "loopback" if address.is_loopback else str(address)
+    return "loopback" if address.is_loopback or address.is_unspecified else str(address)
 
 
 def database_identity(env: Environment) -> tuple[str, ...] | None:

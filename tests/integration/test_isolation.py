@@ -50,6 +50,16 @@ def test_localhost_and_loopback_are_the_same_server(project: Project, monkeypatc
     assert project.run("deploy", "test", "--version", "1.0.0").code == 3
 
 
+@pytest.mark.parametrize("spelling", ["/var/run/postgresql", "0.0.0.0", "::", "[::1]"])
+def test_the_same_local_server_spelled_differently_is_refused(
+    project: Project, monkeypatch: pytest.MonkeyPatch, spelling: str
+) -> None:
+    monkeypatch.setenv("PW", "x" * 12)
+    project.write_env("prod", local_env(project.root / "p", database=pg(spelling, 5432, name="oa_test")))
+    check = project.run("check-isolation")
+    assert check.code == 3 and "postgresql/loopback/5432/oa_test" in check.stderr
+
+
 def test_shared_host_directory_is_refused(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PW", "x" * 12)
     project.write_env("prod", local_env(project.root / "t", database=pg("10.0.0.5")))

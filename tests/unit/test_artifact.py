@@ -13,18 +13,26 @@ from typing import Any
 
 import pytest
 
-from release.artifact import check_members, member_problem, pack_directory, prepare_artifact, resolve_artifact
+from release.artifact import (
+    UnpackedLimit,
+    check_members,
+    member_problem,
+    pack_directory,
+    prepare_artifact,
+    resolve_artifact,
+    unpacked_limit,
+)
 from release.errors import BadInput, ExitStatus
 
 MakeTar = Callable[..., Path]
 
 
-def member(kind: str, name: str, link: str = "") -> tarfile.TarInfo:
+def member(kind: str, name: str, link: str = "", mode: int = 0o644) -> tarfile.TarInfo:
     types = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE,
              "hardlink": tarfile.LNKTYPE, "fifo": tarfile.FIFOTYPE, "chardev": tarfile.CHRTYPE,
              "blockdev": tarfile.BLKTYPE}  # fmt: skip
     info = tarfile.TarInfo(name)
-    info.type, info.linkname = types[kind], link
+    info.type, info.linkname, info.mode = types[kind], link, mode
     return info
 
 
@@ -61,12 +69,29 @@ MEMBER_CASES = [
     pytest.param("chardev", "dev/null", "", "device or fifo", id="char-device"),
     pytest.param("blockdev", "dev/sda", "", "device or fifo", id="block-device"),
 ]
+
+MODE_CASES = [
+    pytest.param("file", 0o755, None, id="executable"),
+    pytest.param("dir", 0o1777, None, id="sticky-directory"),
+    pytest.param("dir", 0o2775, None, id="setgid-directory-only-passes-its-group-on"),
+    pytest.param("file", 0o4755, "setuid or setgid bit (mode 0o4755): clear it with chmod ug-s before packing",
+                 id="setuid"),
+    pytest.param("file", 0o2755, "setuid or setgid bit (mode 0o2755): clear it with chmod ug-s before packing",
+                 id="setgid"),
+    pytest.param("file", 0o6755, "setuid or setgid bit (mode 0o6755): clear it with chmod ug-s before packing",
+                 id="setuid-and-setgid"),
+]
 # fmt: on
 
 
 @pytest.mark.parametrize(("kind", "name", "link", "problem"), MEMBER_CASES)
 def test_member_problem(kind: str, name: str, link: str, problem: str | None) -> None:
     assert member_problem(member(kind, name, link)) == problem
+
+
+@pytest.mark.parametrize(("kind", "mode", "problem"), MODE_CASES)
+def test_privileged_mode_bits_are_refused(kind: str, mode: int, problem: str | None) -> None:
+    assert member_problem(member(kind, "bin/app", mode=mode)) == problem
 
 
 # Archives written to disk: the refusal names the archive and the entry.
@@ -99,6 +124,83 @@ def test_symlink_through_an_earlier_symlink_is_refused(make_tar: MakeTar) -> Non
     # After unpacking: releases/<id>/t -> .. (the releases/ directory), a link leading outside the release.
     path = make_tar([("symlink", "s", "."), ("symlink", "s/t", "..")])
     with pytest.raises(BadInput, match="refusing entry 's/t'"):
+        check_members(path)
+
+
+def chain(length: int) -> list[Any]:
+    """l1 -> l2 -> ... -> l<length> -> real: resolving l1 follows `length` links, as the kernel counts."""
+    links = [("symlink", f"l{i}", f"l{i + 1}") for i in range(1, length)]
+    return [("dir", "real", None), *links, ("symlink", f"l{length}", "real")]
+
+
+# Links resolved as the kernel would, against the archive's final set of links.
+# fmt: off
+LINK_CASES = [
+    # --- fine
+    pytest.param([("dir", "d", None), ("symlink", "d/l", ".."), ("symlink", "m", "d/l/d"), ("symlink", "n", "m/l/x")],
+                 None, None, id="chain-that-stays-inside"),
+    pytest.param([("symlink", "a", "b/c"), ("dir", "b", None), ("symlink", "b/c", "..")], None, None,
+                 id="link-through-a-later-link-inside"),
+    pytest.param([("dir", "real", None), ("symlink", "a", "real"), ("symlink", "b", "a")], None, None,
+                 id="link-to-a-link"),
+    pytest.param([("symlink", "a", "missing/file")], None, None, id="dangling-inside"),
+    pytest.param(chain(40), None, None, id="forty-links-to-follow"),
+    pytest.param([("file", "x", b"1"), ("file", "x", b"2")], None, None, id="same-file-twice"),
+    pytest.param([("dir", "real", None), ("file", "real/f", b"x"), ("hardlink", "h", "real/f")], None, None,
+                 id="hardlink-inside"),
+    # --- refused
+    pytest.param([("symlink", "d/l", ".."), ("symlink", "m", "d/l/.."), ("symlink", "n", "m/.."),
+                  ("symlink", "storage", "n/../victim")],
+                 "m", "symbolic link leading outside the release (m -> d/l/.., where d/l -> ..)", id="issue-9-chain"),
+    pytest.param([("symlink", "a", "c/b/.."), ("dir", "c", None), ("symlink", "c/b", "..")],
+                 "a", "symbolic link leading outside the release (a -> c/b/.., where c/b -> ..)",
+                 id="a-later-link-changes-an-earlier-one"),
+    pytest.param([("symlink", "d/l", ".."), ("symlink", "e/k", "../d/l"), ("symlink", "t", "e/k/..")],
+                 "t", "symbolic link leading outside the release (t -> e/k/.., where e/k -> ../d/l, d/l -> ..)",
+                 id="two-links-deep"),
+    pytest.param([("symlink", "a", "b"), ("symlink", "b", "a")],
+                 "a", "more than 40 symbolic links to follow (a loop?)", id="loop"),
+    pytest.param([("symlink", "a", "a")], "a", "more than 40 symbolic links to follow (a loop?)", id="self-loop"),
+    pytest.param([("symlink", "a", "a/x")], "a", "more than 40 symbolic links to follow (a loop?)",
+                 id="loop-below-itself"),
+    pytest.param(chain(41), "l1", "more than 40 symbolic links to follow (a loop?)", id="forty-one-links-to-follow"),
+    pytest.param([("file", "s/x", b"x"), ("dir", "real", None), ("symlink", "s", "real")],
+                 "s/x", "path goes through the symbolic link 's'", id="entry-through-a-later-link"),
+    pytest.param([("symlink", "x", "real"), ("file", "x", b"")],
+                 "x", "the name appears twice in the archive and one of them is a link", id="link-then-file"),
+    pytest.param([("file", "x", b""), ("symlink", "./x", "real")],
+                 "./x", "the name appears twice in the archive and one of them is a link", id="file-then-link"),
+    pytest.param([("dir", "x/", None), ("hardlink", "x", "y")],
+                 "x", "the name appears twice in the archive and one of them is a link", id="dir-then-hardlink"),
+    pytest.param([("dir", "real", None), ("file", "real/f", b"x"), ("symlink", "s", "real"), ("hardlink", "h", "s/f")],
+                 "h", "hard link through the symbolic link 's' (s/f)", id="hardlink-through-a-symlinked-dir"),
+    pytest.param([("dir", "sub", None), ("symlink", "sub/up", ".."), ("hardlink", "top", "sub/up")],
+                 "top", "hard link to the symbolic link 'sub/up', which would lead elsewhere from 'top'",
+                 id="hardlink-to-a-symlink"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("entries", "entry", "problem"), LINK_CASES)
+def test_links_are_resolved_against_the_whole_archive(
+    make_tar: MakeTar, entries: list[Any], entry: str | None, problem: str | None
+) -> None:
+    path = make_tar(entries)
+    if problem is None:
+        check_members(path)
+        return
+    with pytest.raises(BadInput) as caught:
+        check_members(path)
+    assert str(caught.value) == f"artifact {path}: refusing entry {entry!r}: {problem}"
+
+
+def test_setuid_file_in_an_archive_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "app.tar.gz"
+    with tarfile.open(path, "w:gz") as archive:
+        info = tarfile.TarInfo("bin/su")
+        info.mode = 0o4755
+        archive.addfile(info, io.BytesIO())
+    with pytest.raises(BadInput, match=r"refusing entry 'bin/su': setuid or setgid bit \(mode 0o4755\)"):
         check_members(path)
 
 
@@ -198,6 +300,83 @@ def test_unreadable_tar_gz_is_refused(tmp_path: Path, content: bytes) -> None:
     with pytest.raises(BadInput) as caught:
         prepare_artifact(path, tmp_path / "cache")
     assert str(caught.value).startswith(f"artifact {path} is not a readable .tar.gz: ")
+
+
+# --- unpacked size --------------------------------------------------------------------------------
+
+MB = 1 << 20
+ZEROS = [("file", "a.bin", bytes(2 * MB)), ("dir", "empty", None), ("file", "b.bin", bytes(MB))]  # 3 MB, ~3 KB packed
+
+
+# fmt: off
+@pytest.mark.parametrize(("compressed", "max_unpacked_mb", "limit", "why"), [
+    pytest.param(1000, None, 256 * MB, "default: 20 x the compressed size, at least 256 MB", id="small-gets-the-floor"),
+    pytest.param(100 * MB, None, 2000 * MB, "default: 20 x the compressed size, at least 256 MB", id="ratio"),
+    pytest.param(100 * MB, 50, 50 * MB, "max_unpacked_mb in the inventory", id="inventory-lower"),
+    pytest.param(1000, 4096, 4096 * MB, "max_unpacked_mb in the inventory", id="inventory-higher"),
+])
+# fmt: on
+def test_unpacked_limit(compressed: int, max_unpacked_mb: int | None, limit: int, why: str) -> None:
+    assert unpacked_limit(compressed, max_unpacked_mb) == UnpackedLimit(limit, why)
+
+
+def test_check_members_returns_the_unpacked_size(make_tar: MakeTar) -> None:
+    assert check_members(make_tar(ZEROS)) == 3 * MB
+    assert check_members(make_tar(ZEROS), UnpackedLimit(3 * MB, "test")) == 3 * MB  # the limit itself is allowed
+
+
+def test_an_artifact_over_the_inventory_limit_is_refused(make_tar: MakeTar, tmp_path: Path) -> None:
+    path = make_tar(ZEROS)
+    with pytest.raises(BadInput) as caught:
+        prepare_artifact(path, tmp_path / "cache", max_unpacked_mb=2)
+    assert caught.value.exit_status == ExitStatus.BAD_INPUT
+    assert str(caught.value) == (
+        f"artifact {path} unpacks to at least 3.0 MB, more than the limit of 2.0 MB (max_unpacked_mb in the "
+        "inventory): if that size is expected, raise max_unpacked_mb in the inventory"
+    )
+    assert not (tmp_path / "cache" / "checked").exists()  # a refused artifact is read again next time
+    assert prepare_artifact(path, tmp_path / "cache", max_unpacked_mb=3).path == path
+
+
+def test_the_default_limit_is_a_ratio_of_the_compressed_size(
+    make_tar: MakeTar, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("release.artifact.MIN_UNPACKED_BYTES", 0)  # so a small artifact meets the ratio
+    path = make_tar(ZEROS)
+    with pytest.raises(BadInput, match=r"unpacks to at least 2\.0 MB, more than the limit of 0\.\d MB \(default: 20 x"):
+        prepare_artifact(path, tmp_path / "cache")
+
+
+def test_a_cached_check_still_enforces_a_changed_limit(
+    make_tar: MakeTar, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = make_tar(ZEROS)
+    sha256 = prepare_artifact(path, tmp_path / "cache").sha256
+    assert (tmp_path / "cache" / "checked" / sha256).read_text() == f"{3 * MB}\n"
+
+    def not_again(*args: object) -> int:
+        raise AssertionError("the checked artifact was read again")
+
+    monkeypatch.setattr("release.artifact.check_members", not_again)
+    assert prepare_artifact(path, tmp_path / "cache", max_unpacked_mb=3).sha256 == sha256
+    with pytest.raises(BadInput) as caught:
+        prepare_artifact(path, tmp_path / "cache", max_unpacked_mb=2)
+    assert str(caught.value) == (
+        f"artifact {path} unpacks to 3.0 MB, more than the limit of 2.0 MB (max_unpacked_mb in the "
+        "inventory): if that size is expected, raise max_unpacked_mb in the inventory"
+    )
+
+
+@pytest.mark.parametrize("marker", ["", "garbage\n"], ids=["empty-marker-of-older-versions", "garbled"])
+def test_a_marker_without_a_size_means_read_again(make_tar: MakeTar, tmp_path: Path, marker: str) -> None:
+    path = make_tar(ZEROS)
+    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    (tmp_path / "cache" / "checked").mkdir(parents=True)
+    (tmp_path / "cache" / "checked" / sha256).write_text(marker)
+    with pytest.raises(BadInput, match="unpacks to at least 3.0 MB"):
+        prepare_artifact(path, tmp_path / "cache", max_unpacked_mb=2)
+    prepare_artifact(path, tmp_path / "cache")
+    assert (tmp_path / "cache" / "checked" / sha256).read_text() == f"{3 * MB}\n"
 
 
 # --- directory artifacts -------------------------------------------------------------------------
