@@ -6,6 +6,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from release.deploy import DeployReport
 
@@ -36,12 +37,15 @@ def deploy_report(console: Console, report: DeployReport) -> None:
             lines = "; ".join(task.lines) or task.status
             console.print(f"  {task.host:<12} {task.task}: {lines}", highlight=False, markup=False)
         return
-    table = Table(title=f"{report.env}: {report.release_id} {_styled(report.status)}", title_justify="left")
+    title = f"{report.kind} {report.env}: {report.release_id} {_styled(report.status)}"
+    table = Table(title=title, title_justify="left")
     for column in ("host", "address", "result", "release", "detail"):
         table.add_column(column)
     for host in report.hosts:
-        table.add_row(host.name, host.address, _styled(host.status), host.release_id or "-", host.detail)
+        table.add_row(host.name, host.address, _styled(host.status), host.release_id or "-", Text(host.detail))
     console.print(table)
+    for note in report.notes:  # what became of the database
+        console.print(Text(note))
 
 
 def status_table(console: Console, data: dict[str, Any]) -> None:
