@@ -39,10 +39,6 @@ class Backup:
         """The `backup list --json` contract keys (and a few more)."""
         return asdict(self)
 
-    def file(self, project_dir: Path) -> Path:
-        """The dump file (paths are stored relative to the project when inside it)."""
-        return (project_dir / self.path).resolve()
-
 
 def record(ledger: Ledger, backup: Backup) -> None:
     """Add a backup to the ledger."""

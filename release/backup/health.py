@@ -9,7 +9,7 @@ from typing import Any
 
 from loguru import logger
 
-from release.backup.catalog import Backup, get, list_backups, manifest_path, record
+from release.backup.catalog import Backup, get, list_backups, record
 from release.backup.notify import failures
 from release.backup.prune import schedule_zone
 from release.backup.service import storage_dir
@@ -64,9 +64,18 @@ def rescan(ctx: Context, env: Environment) -> list[Backup]:
             continue
         if backup.env != env.name or get(ctx.ledger, env.name, backup.id) is not None:
             continue
-        if not dump.is_file() or dump.stat().st_size != backup.size or manifest_path(dump) != manifest:
+        if not dump.name.startswith(f"{backup.id}.") or dump.is_symlink():
+            logger.warning("skipping {path}: it names backup {id}, not its own file", path=manifest, id=backup.id)
+            continue
+        if not dump.is_file() or dump.stat().st_size != backup.size:
             logger.warning("skipping {id}: its dump file is missing or has the wrong size", id=backup.id)
             continue
+        found = str(dump.relative_to(env.project_dir)) if dump.is_relative_to(env.project_dir) else str(dump)
+        if backup.path != found:  # the file beside the manifest is the backup, whatever the manifest claims
+            logger.warning(
+                "{id}: the manifest says {claim}; recording the file beside it", id=backup.id, claim=backup.path
+            )
+            backup.path = found
         record(ctx.ledger, backup)
         added.append(backup)
     if added:

@@ -11,6 +11,7 @@ from loguru import logger
 from release.backup.catalog import Backup, list_backups, manifest_path, remove
 from release.backup.remote import delete_remote
 from release.backup.retention import Candidate, RetentionPolicy, plan_retention
+from release.backup.service import backup_file
 from release.context import Context
 from release.inventory import Environment
 
@@ -74,7 +75,7 @@ def prune(ctx: Context, env: Environment, dry_run: bool = False) -> list[PruneLi
 
 def delete_backup(ctx: Context, env: Environment, backup: Backup, why: str) -> None:
     """Delete a backup's file and manifest, then its record."""
-    path = backup.file(env.project_dir)
+    path = backup_file(env, backup)
     delete_remote(env, backup)
     path.unlink(missing_ok=True)
     manifest_path(path).unlink(missing_ok=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 from loguru import logger
 
 from release.backup.catalog import Backup, manifest_path, set_fields
+from release.backup.service import backup_file
 from release.context import Context
 from release.errors import OperationFailed
 from release.hosts import Host, q
@@ -28,7 +29,7 @@ def copy_to_remote(ctx: Context, env: Environment, backup: Backup) -> str | None
     if target is None:
         return None
     host, directory = target
-    local = backup.file(env.project_dir)
+    local = backup_file(env, backup)
     name = local.name
     try:
         host.run(f"mkdir -p {q(directory)} && chmod 700 {q(directory)}")
@@ -61,8 +62,21 @@ def delete_remote(env: Environment, backup: Backup) -> None:
     target = _remote_host(env)
     if target is None:
         return
-    host, _ = target
-    path = backup.remote_path.split(":", 1)[1]
+    host, directory = target
+    name, _, path = backup.remote_path.partition(":")
+    if (
+        name != host.name
+        or posixpath.dirname(posixpath.normpath(path)) != directory
+        or path != posixpath.normpath(path)
+    ):
+        logger.error(
+            "not deleting the remote copy {path} of {id}: it is not directly inside {host}:{dir}",
+            path=backup.remote_path,
+            id=backup.id,
+            host=host.name,
+            dir=directory,
+        )
+        return
     try:
         host.run(f"rm -f {q(path)} {q(path + '.json')}")
     except OperationFailed as exc:

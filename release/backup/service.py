@@ -98,9 +98,26 @@ def sweep_partials(directory: Path, older_than: float = STALE_PARTIAL) -> list[P
     return swept
 
 
+def backup_file(env: Environment, backup: Backup) -> Path:
+    """The backup's file, resolved: only ever a file directly inside the environment's storage directory.
+
+    The path comes from the ledger, and the ledger's catalog can be rebuilt from manifests anyone could
+    have written (`backup list --rescan`): nothing outside the storage is ever read, restored or deleted.
+    """
+    directory = storage_dir(env)
+    path = (env.project_dir / backup.path).resolve()
+    if path.parent != directory or path.name.startswith("."):
+        raise OperationFailed(
+            f"backup {backup.id}: its file {backup.path} is not directly inside the storage directory {directory}: "
+            "refusing to touch it (a forged or moved manifest? `release backup list ENV --rescan` records the "
+            "files that are there)"
+        )
+    return path
+
+
 def check_file(env: Environment, backup: Backup) -> Path:
     """The backup's file, after checking it is there and its sha256 matches the record."""
-    path = backup.file(env.project_dir)
+    path = backup_file(env, backup)
     if not path.is_file():
         raise OperationFailed(f"backup {backup.id}: file {path} is missing")
     actual = sha256_file(path)

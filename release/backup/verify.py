@@ -36,7 +36,7 @@ from loguru import logger
 
 from release.backup.catalog import Backup, get, list_backups, set_fields, write_manifest
 from release.backup.notify import alert
-from release.backup.service import check_file, open_dumper
+from release.backup.service import backup_file, check_file, open_dumper
 from release.clock import iso
 from release.context import Context
 from release.db import ScratchUnavailable
@@ -147,8 +147,10 @@ def verify_backup(ctx: Context, env: Environment, backup: Backup) -> VerifyResul
 def _rewrite_manifest(ctx: Context, env: Environment, backup_id: str) -> None:
     """Keep the manifest in step with the record, so a catalog rebuilt from manifests keeps the verdict."""
     backup = get(ctx.ledger, env.name, backup_id)
-    path = backup.file(env.project_dir) if backup else None
-    if backup is None or path is None or not path.is_file():
+    if backup is None:
+        return
+    path = backup_file(env, backup)
+    if not path.is_file():
         return
     try:
         write_manifest(path, backup)
