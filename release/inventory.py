@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from release.backup.retention import RetentionPolicy
 from release.cron import cron_trigger
 from release.errors import BadInput
+from release.secret_url import SecretUrl
 from release.validate import check_name
 from release.window import WindowPolicy
 from release.yamlsrc import Loc, YamlSource, load_yaml
@@ -124,7 +125,7 @@ class BackupSpec(Strict):
     retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
     max_age: float = Field(26 * 3600, gt=0)  # seconds; written "26h", "90m", "2d" or a number of hours
     metrics_file: str | None = None
-    alert_webhook: str | None = Field(None, pattern=r"^https?://")
+    alert_webhook: SecretUrl | None = None
     remote: RemoteCopy | None = None
 
     @field_validator("schedule", "verify_schedule")
@@ -195,11 +196,12 @@ class Environment:
 
     @property
     def secrets(self) -> list[str]:
-        """Secret values to mask in every log line."""
-        db = self.inventory.database
-        if db and db.password:
-            return [db.password.get_secret_value()]
-        return []
+        """Secret values to mask in every log line: the database password, the webhook's token."""
+        db, backup = self.inventory.database, self.inventory.backup
+        found = [db.password.get_secret_value()] if db and db.password else []
+        if backup and backup.alert_webhook:
+            found += backup.alert_webhook.secret_parts()
+        return found
 
     def deploy_to(self, host: str) -> str:
         """The host's deploy path: its own override or the environment's; local paths made absolute."""

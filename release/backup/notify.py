@@ -59,7 +59,10 @@ def write_metrics(ctx: Context, env: Environment, duration: float | None = None)
 
 
 def alert(ctx: Context, env: Environment, error: str) -> None:
-    """POST the failure to `backup.alert_webhook` as JSON; a webhook that fails is logged, never raised."""
+    """POST the failure to `backup.alert_webhook` as JSON; a webhook that fails is logged (URL masked), never raised.
+
+    Chat robots answer their errors with HTTP 200 and a JSON `errcode`/`code` other than 0: that is a failure too.
+    """
     spec = env.inventory.backup
     if spec is None or not spec.alert_webhook:
         return
@@ -68,10 +71,24 @@ def alert(ctx: Context, env: Environment, error: str) -> None:
         ensure_ascii=False,
     ).encode()
     request = urllib.request.Request(  # noqa: S310 - http(s) only, validated in the inventory
-        spec.alert_webhook, data=body, headers={"Content-Type": "application/json"}, method="POST"
+        spec.alert_webhook.get_secret_value(), data=body, headers={"Content-Type": "application/json"}, method="POST"
     )
     try:
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
-            pass
-    except (urllib.error.URLError, OSError) as exc:
-        logger.error("alert webhook {url} failed: {exc}", url=spec.alert_webhook, exc=exc)
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            problem = _robot_error(response.read(65536))
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        problem = str(exc)
+    if problem:
+        logger.error("alert webhook {url} failed: {problem}", url=spec.alert_webhook, problem=problem)
+
+
+def _robot_error(answer: bytes) -> str | None:
+    """The error a robot put in a 200 answer (`{"errcode": 93000, "errmsg": …}`), or None."""
+    try:
+        data = json.loads(answer or b"{}")
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    code = data.get("errcode", data.get("code", 0))
+    return None if code in (0, "0", None) else f"the robot answered {code}: {data.get('errmsg') or data.get('msg')}"

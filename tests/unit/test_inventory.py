@@ -662,7 +662,7 @@ backup:
         ("  retention: {keep_daily: -1}\n", 8, "backup.retention.keep_daily", "greater than or equal to 0"),
         ("  retention: {keep_dayly: 3}\n", 8, "backup.retention.keep_dayly", "unknown key"),
         ("  remote: {host: nas9, path: /b}\n", 8, "backup.remote.host", "is not a host of this inventory"),
-        ("  alert_webhook: ftp://x\n", 8, "backup.alert_webhook", "should match pattern"),
+        ("  alert_webhook: ftp://x\n", 8, "backup.alert_webhook", "must be an http:// or https:// URL"),
     ],
 )
 def test_backup_block_errors(tmp_path: Path, block: str, line: int, where: str, gist: str) -> None:
