@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.error
-import urllib.request
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 from loguru import logger
 
 from release.backup.catalog import list_backups
 from release.context import Context
 from release.inventory import Environment
+from release.secret_url import SecretUrl
+
+ALERT_TIMEOUT = 10.0  # seconds: a robot that hangs must not hold up the daemon's next job
+JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 def failures(ctx: Context, env: Environment) -> list[dict[str, object]]:
@@ -61,32 +64,43 @@ def write_metrics(ctx: Context, env: Environment, duration: float | None = None)
 def alert(ctx: Context, env: Environment, error: str) -> None:
     """POST the failure to `backup.alert_webhook` as JSON; a webhook that fails is logged (URL masked), never raised.
 
-    Chat robots answer their errors with HTTP 200 and a JSON `errcode`/`code` other than 0: that is a failure too.
+    An alert is the last thing a failing backup does: a robot that is down must not turn the failure
+    into a different one, so its problem is only logged.
     """
     spec = env.inventory.backup
-    if spec is None or not spec.alert_webhook:
+    if spec is None or spec.alert_webhook is None:
         return
     body = json.dumps(
         {"env": env.name, "error": error, "time": ctx.clock.now().isoformat(timespec="seconds"), "source": "release"},
         ensure_ascii=False,
     ).encode()
-    request = urllib.request.Request(  # noqa: S310 - http(s) only, validated in the inventory
-        spec.alert_webhook.get_secret_value(), data=body, headers={"Content-Type": "application/json"}, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            problem = _robot_error(response.read(65536))
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        problem = str(exc)
+    url = spec.alert_webhook
+    problem = _post(url, body)
     if problem:
-        logger.error("alert webhook {url} failed: {problem}", url=spec.alert_webhook, problem=problem)
+        # the HTTP library's text may quote the URL: it is masked here, not only by the log's redactor
+        logger.error("alert webhook {url} failed: {problem}", url=url, problem=url.redact(problem))
+
+
+def _post(url: SecretUrl, body: bytes) -> str | None:
+    """Why the webhook did not take the alert, or None when it did."""
+    try:
+        response = httpx.post(url.get_secret_value(), content=body, headers=JSON_HEADERS, timeout=ALERT_TIMEOUT)
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if not response.is_success:  # redirects are not followed: the alert was not delivered
+        return f"HTTP {response.status_code} {response.reason_phrase}"
+    return _robot_error(response.content)
 
 
 def _robot_error(answer: bytes) -> str | None:
-    """The error a robot put in a 200 answer (`{"errcode": 93000, "errmsg": …}`), or None."""
+    """The error a robot put in a 200 answer, or None.
+
+    WeCom, DingTalk and Feishu answer a bad token or a refused message with HTTP 200 and a JSON
+    `errcode` (or `code`) other than 0 (`{"errcode": 93000, "errmsg": "invalid webhook url"}`).
+    """
     try:
         data = json.loads(answer or b"{}")
-    except ValueError:
+    except ValueError:  # plain text ("ok") or no body: the HTTP status said it all
         return None
     if not isinstance(data, dict):
         return None

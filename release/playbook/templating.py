@@ -1,8 +1,13 @@
-"""Jinja2 rendering of task values: undefined variables are errors, `{{ x }}` alone keeps x's type."""
+"""Jinja2 rendering of task values: undefined variables are errors, `{{ x }}` alone keeps x's type.
+
+Templates write shell commands (`service.restart`, `shell.cmd`), so a value that lands in one is
+written `{{ deploy_to | quote }}`: the `quote` filter is `shlex.quote`, as in Ansible.
+"""
 
 from __future__ import annotations
 
 import re
+import shlex
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, Undefined
@@ -10,7 +15,18 @@ from jinja2.sandbox import SandboxedEnvironment
 
 WHOLE_EXPRESSION = re.compile(r"\{\{\s*(.+?)\s*\}\}", re.DOTALL)
 
+
+def shell_quote(value: Any) -> str:
+    """The `quote` filter: one shell word, whatever the value holds (spaces, quotes, `$(…)`).
+
+    None becomes `''` rather than the word `None`, as Ansible's filter does: an unset optional value
+    must not turn into a path or an argument nobody wrote.
+    """
+    return shlex.quote("" if value is None else str(value))
+
+
 _jinja = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)  # noqa: S701 - shell text, not HTML
+_jinja.filters["quote"] = shell_quote
 
 
 class TemplateFailed(Exception):

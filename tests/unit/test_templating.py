@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -72,6 +74,7 @@ def test_render(value: Any, expected: Any) -> None:
     pytest.param("{{ ''.__class__ }}", {}, ("unsafe",), id="sandboxed"),
     pytest.param({"args": ["ok", "{{ missing }}"]}, {}, ("'missing' is undefined",), id="nested"),
     pytest.param("{{ [missing] }}", {}, ("'missing' is undefined",), id="undefined-inside-a-list"),
+    pytest.param("cd {{ missing | quote }}", {}, ("'missing' is undefined",), id="quote-of-undefined"),
 ])
 # fmt: on
 def test_render_errors_name_the_problem(value: Any, context: dict[str, Any], names: tuple[str, ...]) -> None:
@@ -115,3 +118,38 @@ def test_when_errors(expression: str, fragment: str) -> None:
     with pytest.raises(TemplateFailed) as caught:
         truth(expression, CONTEXT)
     assert fragment in str(caught.value)
+
+
+# fmt: off
+@pytest.mark.parametrize(("template", "value", "expected"), [
+    pytest.param("{{ v | quote }}", "/opt/oa portal", "'/opt/oa portal'", id="spaces"),
+    pytest.param("{{ v | quote }}", "it's \"here\"", "'it'\"'\"'s \"here\"'", id="single-and-double-quotes"),
+    pytest.param("{{ v | quote }}", "/opt/oa-portal", "/opt/oa-portal", id="safe-value-unchanged"),
+    pytest.param("{{ v | quote }}", "", "''", id="empty-string"),
+    pytest.param("{{ v | quote }}", 8080, "8080", id="number"),
+    pytest.param("{{ v | quote }}", None, "''", id="none-is-empty-as-in-ansible"),
+    pytest.param("cd {{ v | quote }}/shared", "/a b", "cd '/a b'/shared", id="inside-text"),
+    pytest.param("ls {{ v | map('quote') | join(' ') }}", ["a b", "c"], "ls 'a b' c", id="each-item-of-a-list"),
+])
+# fmt: on
+def test_quote_filter(template: str, value: Any, expected: str) -> None:
+    assert render(template, {"v": value}) == expected
+
+
+HOSTILE_PATHS = [
+    "/srv/app $(touch {canary})",
+    "/srv/app`touch {canary}`",
+    "/srv/app; touch {canary}",
+    "/srv/it's && touch {canary} #",
+    '/srv/"$(touch {canary})"',
+]
+
+
+@pytest.mark.parametrize("pattern", HOSTILE_PATHS)
+def test_a_quoted_path_stays_inert_in_bash(tmp_path: Path, pattern: str) -> None:
+    canary = tmp_path / "pwned"
+    path = pattern.format(canary=canary)
+    command = render("printf '%s' {{ deploy_to | quote }}/shared", {"deploy_to": path})
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=True)
+    assert done.stdout == f"{path}/shared"
+    assert not canary.exists()
