@@ -230,8 +230,9 @@ def _deploy_run(
                 raise
             for host in hosts:
                 progress.finished(host.name, True, f"on {run.release_id}")
-        _cleanup(env, run, release_hosts(playbook, hosts))
+        # finished before the cleanup: a Ctrl-C while old releases are removed must not make this release "bad"
         ctx.ledger.finish_run(run_id, "succeeded", **_previous_on_hosts(run))
+        _cleanup(env, run, release_hosts(playbook, hosts))
     finally:
         _close(hosts)
     outcomes = [
@@ -262,12 +263,13 @@ def _end_state(report: DeployReport) -> str:
     """Per host (and for the database) where the failed run left things."""
     back = [h for h in report.hosts if h.status == "switched back"]
     stuck = [h for h in report.hosts if h.status not in ("switched back", "unchanged")]
+    lost = any(note.startswith("DATABASE") for note in report.notes)  # the database was not put back
     if not back and not stuck and not report.notes:
         return "no host had switched: nothing changed"
     lines = [f"  {h.name}: back on {h.release_id or '(none)'}" for h in back]
     lines += [f"  {h.name}: {h.status.upper()} on {h.release_id or '(none)'}: {h.detail}" for h in stuck]
     lines += [f"  {note}" for note in report.notes]
-    head = "everything is as it was before:" if not stuck else "NOT everything could be put back:"
+    head = "NOT everything could be put back:" if stuck or lost else "everything is as it was before:"
     return "\n".join([head, *lines])
 
 

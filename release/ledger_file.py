@@ -56,6 +56,8 @@ def problem(path: Path) -> str | None:
             header = handle.read(100)
     except PermissionError:
         return "it cannot be read by this user"
+    except OSError as exc:  # a directory, an I/O error
+        return f"it cannot be read ({exc.strerror or exc})"
     if size == 0:
         return "it is empty (0 bytes)"
     if len(header) < 100 or not header.startswith(HEADER):
@@ -63,11 +65,24 @@ def problem(path: Path) -> str | None:
     page_size = struct.unpack(">H", header[16:18])[0]
     page_size = 65536 if page_size == 1 else page_size
     pages, change_counter, valid_for = (struct.unpack(">I", header[i : i + 4])[0] for i in (28, 24, 92))
-    if pages and change_counter == valid_for and size < pages * page_size:
+    if pages and change_counter == valid_for and size < pages * page_size and not _reads_whole(path):
         return f"it is truncated ({size} bytes of {pages * page_size})"
     if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK | os.X_OK):
         return f"it (or {path.parent}) is not writable by this user"
     return None
+
+
+def _reads_whole(path: Path) -> bool:
+    """SQLite's own word on a file shorter than its header says: a checkpoint writing it right now is fine.
+
+    A WAL checkpoint writes page 1 (with the new page count) before the pages past the old end, so a
+    healthy ledger being written by another process can look truncated for a moment.
+    """
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)) as conn:
+            return conn.execute("PRAGMA quick_check(1)").fetchone() == ("ok",)
+    except sqlite3.DatabaseError:
+        return False
 
 
 def check_existing(path: Path) -> None:
@@ -101,8 +116,13 @@ def create_whole(path: Path, build: Callable[[str], None]) -> None:
     private_file(tmp)
     try:
         build(f"sqlite:///{tmp}")
-        with contextlib.suppress(FileExistsError):
+        try:
             os.link(tmp, path)
+        except FileExistsError:
+            pass
+        except OSError:  # a filesystem without hard links: a rename, unless another process was quicker
+            if not path.exists():
+                os.replace(tmp, path)
     finally:
         for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
             leftover.unlink(missing_ok=True)

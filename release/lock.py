@@ -15,8 +15,13 @@ from sqlalchemy.exc import IntegrityError
 from release.errors import Refused
 from release.ledger import Ledger, controller_name, locks, process_alive
 
-# a dead backup changed nothing on the hosts or in the database: its lock is taken over, not refused
+# a backup changes nothing on the hosts or in the database: a live one is waited for, a dead one taken over
 TAKEOVER_PREFIX = "backup"
+BACKUP_WAIT = 3 * 3600.0  # seconds a deploy, rollback or restore waits for a running backup
+
+
+class LockWaitCancelled(Refused):
+    """The wait for a lock was given up (a daemon stopping): nothing failed, nothing to alert."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,12 @@ def deploy_lock(
                 f"{env} is locked by a {current.command.split()[0]} that died: {current.describe()}. "
                 f"Check the hosts, then clear it: release unlock {env} --reason '…'"
             )
-        if waited >= wait or (give_up is not None and give_up()):
+        if give_up is not None and give_up():
+            raise LockWaitCancelled(f"{env}: stopped while waiting for the lock held by {current.describe()}")
+        if current.command.startswith(TAKEOVER_PREFIX) and waited < BACKUP_WAIT:
+            if waited == 0:  # a backup ends by itself and changes nothing: wait for it instead of refusing
+                logger.info("{env}: waiting for the running backup to finish ({h})", env=env, h=current.describe())
+        elif waited >= wait:
             hint = " (or wait for it: --lock-wait SECONDS)" if wait == 0 else f" (waited {waited:.0f}s)"
             raise Refused(f"{env} is locked by {current.describe()}{hint}")
         ledger.clock.sleep(1.0)

@@ -37,6 +37,7 @@ from release.playbook.loader import Playbook
 from release.playbook.runner import release_hosts
 from release.progress import LiveProgress, LogProgress
 from release.rollback_target import (
+    bad_releases,
     ledger_current,
     plain_target,
     releases_on_every_host,
@@ -100,24 +101,32 @@ class Plan:
     dump_path: Path | None = None
 
 
-def decide(ctx: Context, env: Environment, to: str | None, states: dict[str, tuple[str | None, list[str]]]) -> Plan:
+def decide(
+    ctx: Context, env: Environment, to: str | None, states: dict[str, tuple[str | None, list[str]]], with_db: bool
+) -> Plan:
     """One target release for the environment, which every host must hold (exit 3 otherwise)."""
     currents = {name: state[0] for name, state in states.items()}
     releases = {name: state[1] for name, state in states.items()}
     facts = ctx.ledger.run_facts(env.name)
-    undone = ledger_current(facts)
+    undone, skipped = ledger_current(facts), False
+    on = set(currents.values())
     if to is not None:
         good = set(ctx.ledger.succeeded_release_ids(env.name))
-        target = target_of_version(to, releases, currents, good)
-    elif (decided := plain_target(facts)) is not None:
-        undone, target = decided
+        target = target_of_version(to, releases, currents, good, bad_releases(facts))
+    elif (decided := plain_target(facts, on_hosts=next(iter(on)) if len(on) == 1 else None)) is not None:
+        undone, target, skipped = decided
     else:  # a new or lost ledger: the hosts must agree on where they are
-        on = set(currents.values())
         if len(on) != 1:
             listing = ", ".join(f"{h} on {c or '(none)'}" for h, c in sorted(currents.items()))
             raise Refused(f"the ledger has no record and the hosts disagree ({listing}): name a release with --to")
         undone = on.pop()
         target = choose_target(undone, releases_on_every_host(releases), set(), None)
+    if skipped and with_db:
+        raise BadInput(
+            f"--with-db: the rollback goes past releases that were rolled back themselves, to {target}; "
+            f"the dump pinned to {undone} would not match it. Roll back the code with --to, then restore "
+            f"the right backup by id (release backup list {env.name})"
+        )
     require_on_every_host(target, releases)
     return Plan(target, undone, currents)
 
@@ -138,7 +147,7 @@ def rollback(ctx: Context, request: RollbackRequest) -> DeployReport:
     with deploy_lock(ctx.ledger, env.name, ctx.operator, "rollback", request.to, wait=request.lock_wait):
         ctx.ledger.mark_interrupted()
         try:
-            plan = decide(ctx, env, request.to, preflight(hosts, read_state))
+            plan = decide(ctx, env, request.to, preflight(hosts, read_state), request.with_db)
             if request.with_db:
                 _confirm_dump(ctx, env, plan, request)
             return _run(ctx, env, request, hosts, rollback_book, plan)
@@ -243,6 +252,9 @@ class _Attempt:
                 run_rollback_playbook(self.env, self.book, self.hosts, targets, self.progress)
         except BaseException as exc:
             report = self._undo(str(exc) or type(exc).__name__)
+            if isinstance(exc, KeyboardInterrupt):  # the end state is still reported, and recorded as such
+                report.status, report.error = "interrupted", f"interrupted ({exc or 'Ctrl-C'})"
+                return report
             if isinstance(exc, ReleaseError | OSError):
                 return report
             raise
@@ -257,12 +269,13 @@ class _Attempt:
         if self.plan.dump is None:
             return
         assert self.safety is not None and self.plan.dump_path is not None
+        self.database = "restoring"
         try:
             restore_or_put_back(self.ctx, self.env, self.plan.dump, self.plan.dump_path, self.safety)
         except SafetyNotRestored:
             self.database = "NOT PUT BACK"
             raise
-        except OperationFailed:
+        except (OperationFailed, KeyboardInterrupt):  # restore_or_put_back has put the safety dump back
             self.database = "put back"
             raise
         self.database = "restored"
@@ -288,16 +301,18 @@ class _Attempt:
     def _undo(self, error: str) -> DeployReport:
         """Put everything back as it was: every host on the release it had, the database from the safety dump."""
         logger.error("rollback of {env} failed: {error}; putting everything back", env=self.env.name, error=error)
-        if self.database == "restored":
-            assert self.safety is not None
-            try:
-                put_back(self.ctx, self.env, self.safety, error)
-                self.database = "put back"
-            except OperationFailed:
-                self.database = "NOT PUT BACK"
         # a host that failed to answer may still have switched: switching back one that did not is harmless
         hosts = self.hosts if self.switching else []
-        results = switch_back(hosts, {h.name: self.plan.currents[h.name] for h in hosts}, self.progress)
+        try:
+            if self.database in ("restoring", "restored"):  # restoring: stopped by something other than a dump error
+                assert self.safety is not None
+                try:
+                    put_back(self.ctx, self.env, self.safety, error)
+                    self.database = "put back"
+                except OperationFailed:
+                    self.database = "NOT PUT BACK"
+        finally:  # the code goes back whatever happened to the database
+            results = switch_back(hosts, {h.name: self.plan.currents[h.name] for h in hosts}, self.progress)
         self._restart_old(hosts, results)
         return self._report([self._outcome(h, results) for h in self.hosts], error)
 
@@ -350,6 +365,7 @@ class _Attempt:
         safety = self.safety.id if self.safety else "(none taken)"
         return {
             "unchanged": [f"database: unchanged (safety dump {safety})"],
+            "restoring": [f"DATABASE STATE UNKNOWN: restore the safety dump {safety} by hand"],
             "restored": [f"database: restored from {self.plan.dump.id} (the state before it: safety dump {safety})"],
             "put back": [f"database: put back from the safety dump {safety}"],
             "NOT PUT BACK": [f"DATABASE NOT PUT BACK: restore the safety dump {safety} by hand"],

@@ -26,22 +26,35 @@ class RunFacts:
     previous_release_id: str | None
 
 
+def _release(run: RunFacts) -> str | None:
+    """The run's release id; the old code wrote "A,B" for a rollback to mixed releases: no release at all."""
+    return run.release_id if run.release_id and "," not in run.release_id else None
+
+
 def ledger_current(runs: Sequence[RunFacts]) -> str | None:
     """The release the environment should be on: that of its last successful deploy or rollback."""
     for run in reversed(runs):
-        if run.status == "succeeded" and run.kind in ("deploy", "rollback") and run.release_id:
+        if run.status == "succeeded" and run.kind in ("deploy", "rollback") and _release(run):
             return run.release_id
     return None
 
 
 def bad_releases(runs: Sequence[RunFacts]) -> set[str]:
-    """Releases that were rolled back, or whose deploy did not succeed."""
-    bad = set()
+    """Releases whose deploy did not succeed, or that were rolled back and not brought back since.
+
+    Replayed in order: a rollback back in time marks the release it undid; any successful rollback
+    clears its own target (a release brought back with `--to` is trusted again).
+    """
+    bad: set[str] = set()
     for run in runs:
-        if run.kind == "deploy" and run.status != "succeeded" and run.status != "running" and run.release_id:
-            bad.add(run.release_id)
-        if run.kind == "rollback" and run.status == "succeeded" and run.previous_release_id:
-            bad.update(run.previous_release_id.split(","))
+        release = _release(run)
+        if run.kind == "deploy" and run.status not in ("succeeded", "running") and release:
+            bad.add(release)
+        if run.kind == "rollback" and run.status == "succeeded" and release:
+            undone = run.previous_release_id
+            if undone and "," not in undone and release < undone:
+                bad.add(undone)
+            bad.discard(release)
     return bad
 
 
@@ -57,16 +70,24 @@ def previous_of(runs: Sequence[RunFacts], release_id: str) -> str | None:
     for index in range(len(runs) - 1, -1, -1):
         run = runs[index]
         if run.kind == "deploy" and run.release_id == release_id:
-            return run.previous_release_id or ledger_current(runs[:index]) or ""
+            previous = run.previous_release_id
+            return previous if previous and "," not in previous else ledger_current(runs[:index]) or ""
     return None
 
 
-def plain_target(runs: Sequence[RunFacts]) -> tuple[str, str] | None:
-    """(release being undone, target) for a plain rollback; None when the ledger knows nothing of the environment."""
+def plain_target(runs: Sequence[RunFacts], on_hosts: str | None = None) -> tuple[str, str, bool] | None:
+    """(release being undone, target, whether bad releases were skipped) for a plain rollback.
+
+    `on_hosts` is the release every host is on, when they agree: a deploy killed after its switch
+    left them on a release the ledger never saw succeed, and that is the one being undone. None when
+    the ledger knows nothing of the environment.
+    """
     current = ledger_current(runs)
+    if on_hosts and on_hosts != current and previous_of(runs, on_hosts) is not None:
+        current = on_hosts
     if current is None:
         return None
-    bad, release, seen = bad_releases(runs), current, set()
+    bad, release, seen = bad_releases(runs) - {current}, current, set()
     while release not in seen:
         seen.add(release)
         previous = previous_of(runs, release)
@@ -78,7 +99,7 @@ def plain_target(runs: Sequence[RunFacts]) -> tuple[str, str] | None:
         if not previous:
             raise BadInput(f"no release before {release} in the ledger: nothing to roll back to (or use --to VERSION)")
         if previous not in bad:
-            return current, previous
+            return current, previous, release != current
         release = previous  # rolled back or failed itself: go on to what was current before it
     raise BadInput("the ledger's release history loops: name the release with --to VERSION")
 
@@ -100,7 +121,11 @@ def require_on_every_host(target: str, host_releases: dict[str, list[str]]) -> N
 
 
 def target_of_version(
-    version: str, host_releases: dict[str, list[str]], currents: dict[str, str | None], good: set[str]
+    version: str,
+    host_releases: dict[str, list[str]],
+    currents: dict[str, str | None],
+    good: set[str],
+    bad: frozenset[str] | set[str] = frozenset(),
 ) -> str:
     """`--to VERSION`: the newest release of that version that every host holds (one the ledger saw succeed first)."""
     everywhere = [r for r in releases_on_every_host(host_releases) if version_of(r) == version]
@@ -113,5 +138,5 @@ def target_of_version(
     if set(currents.values()) == {everywhere[-1]} and len(everywhere) == 1:
         raise BadInput(f"version {version} is already current ({everywhere[-1]})")
     others = [r for r in everywhere if set(currents.values()) != {r}]
-    trusted = [r for r in others if r in good]
+    trusted = [r for r in others if r in good - bad]
     return max(trusted or others)

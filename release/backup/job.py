@@ -15,7 +15,7 @@ from release.backup.service import take_backup
 from release.context import Context
 from release.errors import ReleaseError
 from release.inventory import Environment
-from release.lock import deploy_lock
+from release.lock import LockWaitCancelled, deploy_lock
 
 SCHEDULED_LOCK_WAIT = 6 * 3600.0  # seconds a scheduled backup waits for a deploy's lock before it fails (alerted)
 
@@ -40,6 +40,9 @@ def run_scheduled_backup(
         with deploy_lock(ctx.ledger, env.name, ctx.operator, f"backup ({kind})", wait=lock_wait, give_up=give_up):
             backup = take_backup(ctx, env, kind)
         backup.remote_path = copy_to_remote(ctx, env, backup)
+    except LockWaitCancelled:
+        logger.info("backup of {env} not taken: the daemon is stopping", env=env.name)
+        raise
     except (ReleaseError, OSError) as exc:
         message = str(exc)
         ctx.ledger.add_event(env.name, "backup-failed", ctx.operator, message)

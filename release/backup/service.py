@@ -150,6 +150,12 @@ def restore_or_put_back(ctx: Context, env: Environment, backup: Backup, path: Pa
         raise OperationFailed(
             f"restore of {backup.id} failed ({exc}); the database was put back from the safety dump {safety.id}"
         ) from None
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM mid-restore: never leave the database half-restored
+        logger.error(
+            "restore of {id} interrupted: putting the safety dump {safety} back", id=backup.id, safety=safety.id
+        )
+        put_back(ctx, env, safety, f"restore of {backup.id} interrupted")
+        raise
     ctx.ledger.add_event(env.name, "restore", ctx.operator, f"restored {backup.id}", safety=safety.id)
 
 

@@ -50,8 +50,29 @@ CASES = [
 
 @pytest.mark.parametrize(("runs", "expected"), CASES)
 def test_plain_target(runs: list[RunFacts], expected: tuple[str, str] | None) -> None:
-    want = (R[expected[0]], R[expected[1]]) if expected else None
-    assert plain_target(runs) == want
+    decided = plain_target(runs)
+    assert (decided[:2] if decided else None) == ((R[expected[0]], R[expected[1]]) if expected else None)
+
+
+def test_a_deploy_killed_after_its_switch_is_the_one_undone() -> None:
+    # every host is on 1.2.0, whose run died (interrupted): undo it, not 1.1.0 beneath it
+    runs = [deploy("1.0.0", None), deploy("1.1.0", "1.0.0"), deploy("1.2.0", "1.1.0", "interrupted")]
+    assert plain_target(runs, on_hosts=R["1.2.0"]) == (R["1.2.0"], R["1.1.0"], False)
+    assert plain_target(runs, on_hosts=None) == (R["1.1.0"], R["1.0.0"], False)
+
+
+def test_a_release_brought_back_with_to_is_trusted_again() -> None:
+    runs = [deploy("1.0.0", None), deploy("1.1.0", "1.0.0"), rollback("1.0.0", "1.1.0"), rollback("1.1.0", "1.0.0")]
+    assert bad_releases(runs) == set()
+    assert plain_target(runs)[:2] == (R["1.1.0"], R["1.0.0"])  # type: ignore[index]
+    runs.append(deploy("1.2.0", "1.1.0"))
+    assert plain_target(runs)[:2] == (R["1.2.0"], R["1.1.0"])  # type: ignore[index]
+
+
+def test_old_mixed_rollback_ids_are_no_release() -> None:
+    mixed = RunFacts("rollback", "succeeded", f"{R['1.0.0']},{R['1.1.0']}", R["1.2.0"])
+    runs = [deploy("1.0.0", None), deploy("1.1.0", "1.0.0"), mixed]
+    assert ledger_current(runs) == R["1.1.0"]
 
 
 def test_nothing_before_the_first_release() -> None:
@@ -60,7 +81,7 @@ def test_nothing_before_the_first_release() -> None:
 
 
 def test_every_earlier_release_bad_is_refused_with_the_way_out() -> None:
-    runs = [deploy("1.0.0", None), rollback("1.0.0", "1.0.0"), deploy("1.1.0", "1.0.0")]
+    runs = [deploy("1.0.0", None, "failed"), deploy("1.1.0", "1.0.0")]  # the only earlier release failed
     with pytest.raises(BadInput, match="--to VERSION"):
         plain_target(runs)
 
