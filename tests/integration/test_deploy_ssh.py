@@ -68,6 +68,9 @@ def test_redeploy_of_the_same_artifact_sends_nothing(project: Project, sshd_host
     assert first.code == 0, first.stderr
     assert [h["detail"] for h in first.json()["hosts"]] == ["uploaded"] * 3
     stored = sorted((sshd_hosts.hosts[0].srv / "app" / ".release" / "artifacts").iterdir())
+    for host in sshd_hosts.hosts:  # unreadable to the deploy user: hard-linking the release must not read it
+        for artifact in (host.srv / "app" / ".release" / "artifacts").iterdir():
+            artifact.chmod(0)
     second = project.run("deploy", "test", "--version", "1.0.0", "--json")
     assert second.code == 0, second.stderr
     assert [h["detail"] for h in second.json()["hosts"]] == ["artifact already there"] * 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -109,7 +110,8 @@ def test_put_runs_before_and_after_around_the_copy(sshd_hosts: SshdCluster, tmp_
     local.write_bytes(b"payload " * 10_000)
     try:
         tmp, final = "/srv/up/new/payload.tmp", "/srv/up/payload"
-        host.put(local, tmp, before="mkdir -p /srv/up/new", after=f"mv {tmp} {final}")
+        sent = host.put(local, tmp, before="mkdir -p /srv/up/new", after=f"mv {tmp} {final}")
+        assert sent == hashlib.sha256(local.read_bytes()).hexdigest()  # the sha256 of the bytes sent
         assert (target.srv / "up" / "payload").read_bytes() == local.read_bytes()
         assert not (target.srv / "up" / "new" / "payload.tmp").exists()
         with pytest.raises(CommandFailed, match="h1: command failed"):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 from pathlib import Path
 
 import pytest
 
-from release.hosts import CommandFailed, LocalHost, SshHost, SshOptions
+from release.hosts import CommandFailed, HashingReader, LocalHost, PutFailed, SshHost, SshOptions
 
 
 def test_openssh_command_line_checks_host_keys_and_never_prompts(tmp_path: Path) -> None:
@@ -31,15 +33,25 @@ def test_local_put_runs_before_and_after_around_the_copy(tmp_path: Path) -> None
     host = LocalHost("web1", ["app"], str(tmp_path))
     source = tmp_path / "artifact.tar.gz"
     source.write_bytes(b"bytes")
-    host.put(
+    sent = host.put(
         source,
         str(tmp_path / "new" / "a.tmp"),
         before=f"mkdir {tmp_path / 'new'}",
         after=f"mv {tmp_path}/new/a.tmp {tmp_path}/a",
     )
     assert (tmp_path / "a").read_bytes() == b"bytes"
-    with pytest.raises(CommandFailed, match="exit 3"):
+    assert sent == hashlib.sha256(b"bytes").hexdigest()  # the sha256 of the bytes sent
+    with pytest.raises(CommandFailed, match="exit 3") as failed:
         host.put(source, str(tmp_path / "b"), after="exit 3")
+    assert isinstance(failed.value, PutFailed) and failed.value.sent_sha256 == sent  # known even when `after` fails
+
+
+def test_hashing_reader_hashes_exactly_what_it_hands_out() -> None:
+    reader = HashingReader(io.BytesIO(b"0123456789"))
+    assert reader.read(4) == b"0123"
+    assert reader.hexdigest() == hashlib.sha256(b"0123").hexdigest()
+    assert reader.read() == b"456789" and reader.read(4) == b""
+    assert reader.hexdigest() == hashlib.sha256(b"0123456789").hexdigest()
 
 
 def test_local_command_timeout_is_exit_124(tmp_path: Path) -> None:
