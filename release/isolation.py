@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
@@ -35,29 +36,62 @@ class Conflict:
         return f"{self.first} and {self.second} share the same {self.what}: {self.detail}"
 
 
-LOCAL_SPELLINGS = {"", "localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
+LOOPBACK = "loopback"
+LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
+SSH_LOCAL_NAMES = frozenset({"localhost"})
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def normal_host(name: str | None) -> str:
-    """A host name compared by what it reaches: every spelling of "this machine" is one, names resolve.
+    """An SSH host compared by what it reaches: loopback names and addresses are one, names resolve.
 
-    A client reaches the local server through a socket directory (`/var/run/postgresql`), a loopback
-    address or name, or the unspecified addresses `0.0.0.0` and `::` (connecting to them reaches the
-    local machine too): all of them are "loopback".
+    Deliberately narrower than `database_host`: hosts are to be compared by host key instead.
     """
-    if not name or name.strip().startswith("/"):
-        return "loopback"
-    name = name.strip().lower().strip("[]")
-    if name in LOCAL_SPELLINGS:
-        return "loopback"
+    return _identity(name, SSH_LOCAL_NAMES, lambda address: address.is_loopback)
+
+
+def database_host(name: str | None) -> str:
+    """A database server's host compared by what it reaches: every spelling of "this machine" is one.
+
+    A client reaches the local server through a socket directory or file (`/var/run/postgresql`: any
+    host starting with "/"), a loopback name or address (also IPv4-mapped: `::ffff:127.0.0.1`), no
+    host at all, or the unspecified addresses `0.0.0.0` and `::` (connecting to them reaches the
+    local machine too): all of them are "loopback". Otherwise IPv4-mapped addresses are their IPv4.
+    """
+    if name and name.strip().startswith("/"):
+        return LOOPBACK
+    return _identity(name, LOCAL_NAMES, _is_this_machine, unmap=True)
+
+
+def _is_this_machine(address: Address) -> bool:
+    return address.is_loopback or address.is_unspecified
+
+
+def _identity(
+    name: str | None, local_names: frozenset[str], is_local: Callable[[Address], bool], unmap: bool = False
+) -> str:
+    """`LOOPBACK` for no name, a local name, or an address `is_local` accepts; else the address (or the name)."""
+    name = (name or "").strip().lower().strip("[]")
+    if not name or name in local_names:
+        return LOOPBACK
+    address = _address(name)
+    if address is None:
+        return name
+    if unmap and isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return LOOPBACK if is_local(address) else str(address)
+
+
+def _address(name: str) -> Address | None:
+    """The address `name` spells or resolves to; None when it does not resolve (then the name is compared)."""
     try:
-        address = ipaddress.ip_address(name)
+        return ipaddress.ip_address(name)
     except ValueError:
-        try:
-            address = ipaddress.ip_address(socket.getaddrinfo(name, None)[0][4][0])
-        except (OSError, IndexError, ValueError):
-            return name
-    return "loopback" if address.is_loopback or address.is_unspecified else str(address)
+        pass
+    try:
+        return ipaddress.ip_address(socket.getaddrinfo(name, None)[0][4][0])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def database_identity(env: Environment) -> tuple[str, ...] | None:
@@ -68,7 +102,7 @@ def database_identity(env: Environment) -> tuple[str, ...] | None:
     if db.engine == "sqlite":
         return ("sqlite", str((env.project_dir / db.name).resolve()))
     port = db.port or DEFAULT_PORTS[db.engine]
-    return (db.engine, normal_host(db.host), str(port), db.name)
+    return (db.engine, database_host(db.host), str(port), db.name)
 
 
 def host_places(env: Environment) -> set[tuple[str, str]]:

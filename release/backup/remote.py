@@ -20,7 +20,7 @@ def _remote_host(env: Environment) -> tuple[Host, str] | None:
     spec = env.inventory.backup.remote if env.inventory.backup else None
     if spec is None:
         return None
-    return build_hosts(env, [spec.host])[0], spec.path.rstrip("/") or "/"
+    return build_hosts(env, [spec.host])[0], posixpath.normpath(spec.path)  # one spelling: see remote_file
 
 
 def copy_to_remote(ctx: Context, env: Environment, backup: Backup) -> str | None:
@@ -55,6 +55,25 @@ def _send(host: Host, local: Path, remote: str, sha256: str | None, size: int) -
     host.run(f"chmod 600 {q(tmp)} && mv -f {q(tmp)} {q(remote)}")
 
 
+def remote_file(remote_path: str, host_name: str, directory: str) -> str:
+    """The remote copy's path, once it is a file directly inside `host_name:directory`; else OperationFailed.
+
+    `remote_path` comes from the ledger (`<host>:<path>`), which a rescan rebuilds from manifests
+    anyone with access to the storage could write: like `backup_file`, no path outside the storage
+    (`..`, a sub-directory, another host, a dot-file) is ever deleted.
+    """
+    name, _, path = remote_path.partition(":")
+    base = posixpath.basename(path)
+    if (
+        name != host_name
+        or path != posixpath.normpath(path)
+        or posixpath.dirname(path) != directory
+        or (not base or base.startswith("."))
+    ):
+        raise OperationFailed(f"the remote copy {remote_path} is not directly inside {host_name}:{directory}")
+    return path
+
+
 def delete_remote(env: Environment, backup: Backup) -> None:
     """Remove the remote copy (retention applies to both copies); failures are logged."""
     if not backup.remote_path:
@@ -63,23 +82,10 @@ def delete_remote(env: Environment, backup: Backup) -> None:
     if target is None:
         return
     host, directory = target
-    name, _, path = backup.remote_path.partition(":")
-    if (
-        name != host.name
-        or posixpath.dirname(posixpath.normpath(path)) != directory
-        or path != posixpath.normpath(path)
-    ):
-        logger.error(
-            "not deleting the remote copy {path} of {id}: it is not directly inside {host}:{dir}",
-            path=backup.remote_path,
-            id=backup.id,
-            host=host.name,
-            dir=directory,
-        )
-        return
     try:
+        path = remote_file(backup.remote_path, host.name, directory)
         host.run(f"rm -f {q(path)} {q(path + '.json')}")
     except OperationFailed as exc:
-        logger.warning("could not delete the remote copy {path}: {exc}", path=backup.remote_path, exc=exc)
+        logger.warning("remote copy of {id} not deleted: {exc}", id=backup.id, exc=exc)
     finally:
         host.close()

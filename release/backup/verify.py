@@ -14,6 +14,11 @@ What a verdict means for the catalog:
   written on the backup. Marking good backups bad for a problem of the verifier would make the
   next prune delete them.
 
+A verify that is killed (kill -9, a crash, a reboot) cannot drop its scratch copy, a full copy of the
+data. Every verify therefore starts by dropping the `release_verify_*` databases its login may drop
+that are older than an hour (the creation time is in the name), and says so in a warning and a
+`verify-scratch-dropped` event; a younger one may belong to a verify running now and is left alone.
+
 Row counts (the manifest's were taken just before the dump): only tables in the manifest are
 compared. SQLite's are of the very snapshot that was dumped, so they must match exactly. For
 PostgreSQL and MySQL the count ran in its own transaction a moment before the dump, so a count
@@ -39,7 +44,8 @@ from release.backup.notify import alert
 from release.backup.service import backup_file, check_file, open_dumper
 from release.clock import iso
 from release.context import Context
-from release.db import ScratchUnavailable
+from release.db import DumpFailed, ScratchUnavailable
+from release.db.base import ScratchServer, stale_scratches
 from release.errors import BadInput, OperationFailed, ReleaseError
 from release.inventory import Environment
 
@@ -158,14 +164,49 @@ def _rewrite_manifest(ctx: Context, env: Environment, backup_id: str) -> None:
         logger.warning("manifest of {id} not updated: {exc}", id=backup.id, exc=exc)
 
 
+def drop_leftover_scratches(ctx: Context, env: Environment) -> list[str]:
+    """Drop the scratch databases that killed verifies left on the server; the names dropped.
+
+    Never fails the verify: a server that cannot be asked now fails the verify itself, more clearly.
+    """
+    if env.inventory.database is None:
+        return []
+    dumper = open_dumper(env)
+    if not isinstance(dumper, ScratchServer):  # SQLite's scratch copy is a file beside the dump
+        return []
+    try:
+        # The wall clock, as in the names: they were made by other processes, not by this context.
+        stale = stale_scratches(dumper.scratch_databases(), time.time())
+    except DumpFailed as exc:
+        logger.warning("could not look for scratch databases left by interrupted verifies: {exc}", exc=exc)
+        return []
+    dropped = [name for name in stale if _drop_leftover(dumper, name)]
+    if dropped:
+        what = f"dropped {len(dropped)} scratch database(s) left by interrupted verifies: {', '.join(dropped)}"
+        ctx.ledger.add_event(env.name, "verify-scratch-dropped", ctx.operator, what)
+    return dropped
+
+
+def _drop_leftover(server: ScratchServer, name: str) -> bool:
+    """Drop one leftover and say so; a failure is a warning (its message says to drop it by hand)."""
+    try:
+        server.drop_scratch(name)
+    except DumpFailed as exc:
+        logger.warning("{exc}", exc=exc)
+        return False
+    logger.warning("dropped {name}: a scratch copy of the data left behind by an interrupted verify", name=name)
+    return True
+
+
 def verify_all(ctx: Context, env: Environment, ids: list[str] | None = None) -> list[VerifyResult]:
-    """Verify the named backups (default: all of the environment's), newest first."""
+    """Verify the named backups (default: all of the environment's), newest first, after dropping leftovers."""
     backups = list_backups(ctx.ledger, env.name)
     if ids:
         unknown = sorted(set(ids) - {b.id for b in backups})
         if unknown:
             raise BadInput(f"no backup {', '.join(map(repr, unknown))} for {env.name} (see: release backup list)")
         backups = [b for b in backups if b.id in ids]
+    drop_leftover_scratches(ctx, env)
     return [verify_backup(ctx, env, backup) for backup in backups]
 
 
@@ -181,4 +222,5 @@ def run_scheduled_verify(ctx: Context, env: Environment) -> VerifyResult | None:
     if backup is None:
         logger.info("nothing to verify for {env}: no backup yet", env=env.name)
         return None
+    drop_leftover_scratches(ctx, env)
     return verify_backup(ctx, env, backup)

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import re
 import secrets
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from release.errors import OperationFailed
 from release.log import redactor
 
 TAIL_LINES = 12
-SCRATCH_PREFIX = "release_verify_"  # verify restores into <prefix><12 hex>, then drops it
+SCRATCH_PREFIX = "release_verify_"  # verify restores into <prefix><unix seconds>_<8 hex>, then drops it
+STALE_SCRATCH = 3600.0  # seconds: an older scratch database was left by a verify that was killed
+SCRATCH_LIKE = SCRATCH_PREFIX.replace("_", "\\_") + "%"  # the SQL LIKE (and MySQL grant) pattern of their names
+_SCRATCH_TIME = re.compile(rf"^{SCRATCH_PREFIX}(\d{{1,12}})_[0-9a-z]+$")
 
 
 @dataclass(frozen=True)
@@ -47,9 +52,44 @@ class ScratchUnavailable(DumpFailed):
     about the backup itself, so it must not be marked bad for it (retention deletes bad backups)."""
 
 
-def scratch_name() -> str:
-    """A fresh scratch database name, e.g. `release_verify_3f9c0a12b7de` (a plain identifier)."""
-    return f"{SCRATCH_PREFIX}{secrets.token_hex(6)}"
+def scratch_name(now: float | None = None) -> str:
+    """A fresh scratch database name, e.g. `release_verify_1800000000_3f9c0a12` (a plain identifier).
+
+    The creation time is in the name so that the next verify can tell the leftover of a killed
+    verify (old) from the copy of one running now (fresh) with nothing but the names, on any server.
+    It is the wall clock (default: now), not a context's clock: names are compared across processes.
+    """
+    return f"{SCRATCH_PREFIX}{int(time.time() if now is None else now)}_{secrets.token_hex(4)}"
+
+
+def stale_scratches(names: Iterable[str], now: float, older_than: float = STALE_SCRATCH) -> list[str]:
+    """The scratch names among `names` made more than `older_than` seconds before `now`.
+
+    A name with the prefix but no time in it (older releases named them `release_verify_<hex>`)
+    counts as old: nothing running today makes such a name.
+    """
+    stale = []
+    for name in names:
+        if not name.startswith(SCRATCH_PREFIX):
+            continue
+        match = _SCRATCH_TIME.match(name)
+        if match is None or now - int(match.group(1)) > older_than:
+            stale.append(name)
+    return stale
+
+
+@runtime_checkable
+class ScratchServer(Protocol):
+    """A dumper whose verify makes scratch databases on the server (PostgreSQL, MySQL), where a killed
+    verify leaves them: a full copy of the data, so the next verify finds and drops them."""
+
+    def scratch_databases(self) -> list[str]:
+        """The `release_verify_*` databases on the server that this login may drop."""
+        ...
+
+    def drop_scratch(self, scratch: str, quietly: bool = False) -> None:
+        """Drop one; `quietly` (another error is on its way): a failure is logged, not raised."""
+        ...
 
 
 class Dumper(Protocol):
@@ -83,7 +123,7 @@ class Dumper(Protocol):
     def verify_restore(self, source: Path) -> dict[str, int]:
         """Restore a file made by `dump` into a scratch copy, count its rows per table, drop the copy.
 
-        The scratch copy is named `release_verify_<hex>` (PostgreSQL: a database; MySQL: a schema;
+        The scratch copy is named `release_verify_<unix time>_<hex>` (PostgreSQL: a database; MySQL: a schema;
         SQLite: a temporary file) and is removed whether the restore worked or not; the live
         database is never written to. Every table is counted (same keys as `DumpResult.tables`).
         Raises ScratchUnavailable when the copy cannot even be set up, DumpFailed when the dump

@@ -2,13 +2,15 @@
 
 Since 10.5.25/10.6.18/10.11.8, mariadb-dump starts its output with a `/*M!999999\\- enable the sandbox
 mode */` line that MySQL's client rejects, so a dump that starts with it is restored with a MariaDB
-client, whatever the server. The password reaches MariaDB tools in MYSQL_PWD and MySQL's tools in a
-0600 option file (MySQL deprecated MYSQL_PWD); never on a command line.
+client, whatever the server. The password reaches MariaDB tools in MYSQL_PWD and MySQL's tools in an
+option file read from a pipe (MySQL deprecated MYSQL_PWD): never on a command line, never in a file
+that a killed run could leave behind (see release.db.runner).
 
 `verify_restore` feeds the dump to a client whose default database is a scratch schema
-`release_verify_<hex>`. That is safe only because a dump of one database (no --databases) holds no
-`USE` and no CREATE/DROP DATABASE: every unqualified statement lands in the client's default
-database. A dump that would switch databases anyway is refused before that line reaches the client.
+`release_verify_<unix time>_<hex>` (what a killed verify left behind, the next one drops). That is
+safe only because a dump of one database (no --databases) holds no `USE` and no CREATE/DROP
+DATABASE: every unqualified statement lands in the client's default database. A dump that would
+switch databases anyway is refused before that line reaches the client.
 The login needs the rights to create and drop such schemas, e.g. ``GRANT ALL ON `release\\_verify\\_%`.*``.
 """
 
@@ -25,7 +27,7 @@ from loguru import logger
 
 from release.db.base import (
     MAX_COUNTED_TABLES,
-    SCRATCH_PREFIX,
+    SCRATCH_LIKE,
     DumpFailed,
     DumpResult,
     ScratchUnavailable,
@@ -246,12 +248,12 @@ class MysqlDumper:
 
     def verify_restore(self, source: Path) -> dict[str, int]:
         """Restore into a new scratch schema, count every table, drop it (also on failure or interrupt)."""
-        with scratch_database(self._create_scratch, self._drop_scratch) as scratch:
+        with scratch_database(self._create_scratch, self.drop_scratch) as scratch:
             self._feed(source, scratch, SwitchGuard())
             return self._counts(scratch, cheap_only=False)
 
     def _create_scratch(self, scratch: str) -> None:
-        """CREATE DATABASE release_verify_<hex> with the live database's default character set and collation."""
+        """CREATE DATABASE release_verify_<time>_<hex> with the live database's default character set and collation."""
         user = f"'{self.spec.user}'" if self.spec.user else "the database user"
         try:
             charset, collation = self._query(
@@ -268,15 +270,20 @@ class MysqlDumper:
             self._query(f"CREATE DATABASE {_ident(scratch)} CHARACTER SET {charset} COLLATE {collation}")
         except DumpFailed as exc:
             if "access denied" in str(exc).lower():  # ERROR 1044; a wrong password failed the query above
-                pattern = SCRATCH_PREFIX.replace("_", "\\_") + "%"
                 raise ScratchUnavailable(
                     f"{user} may not create the scratch schema {scratch} that verify restores into: "
-                    f"give it the right with GRANT ALL ON `{pattern}`.* TO {user}@'<its host>'"
+                    f"give it the right with GRANT ALL ON `{SCRATCH_LIKE}`.* TO {user}@'<its host>'"
                 ) from None
             raise ScratchUnavailable(f"cannot create the scratch schema {scratch}: {exc}") from None
         logger.debug("created the scratch schema {db}", db=scratch)
 
-    def _drop_scratch(self, scratch: str, quietly: bool = False) -> None:
+    def scratch_databases(self) -> list[str]:
+        """The `release_verify_*` schemas this login can see (its grant on them is what lets it see them)."""
+        like = _literal(SCRATCH_LIKE)  # a quoted constant: S608 does not apply
+        rows = self._query(f"SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE {like}")  # noqa: S608
+        return [row[0] for row in rows if row]
+
+    def drop_scratch(self, scratch: str, quietly: bool = False) -> None:
         """DROP DATABASE IF EXISTS; `quietly` (another error is on its way): a failure is logged, not raised."""
         try:
             self._query(f"DROP DATABASE IF EXISTS {_ident(scratch)}")

@@ -5,8 +5,9 @@ in this process (on the other cores) is faster and smaller. The client must be a
 the server, so the tools are picked per server: the same major version when installed, else the
 newest newer one, else a clear error before anything starts.
 
-`verify_restore` restores into a scratch database `release_verify_<hex>` on the same server, made by
-the same login (which needs the CREATEDB attribute), and drops it afterwards whatever happened.
+`verify_restore` restores into a scratch database `release_verify_<unix time>_<hex>` on the same
+server, made by the same login (which needs the CREATEDB attribute), and drops it afterwards whatever
+happened; what a killed verify left behind, the next one finds among the login's own databases.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from loguru import logger
 
 from release.db.base import (
     MAX_COUNTED_TABLES,
+    SCRATCH_LIKE,
     DumpFailed,
     DumpResult,
     ScratchUnavailable,
@@ -235,12 +237,12 @@ class PostgresDumper:
 
         The restore is the one `restore` does, minus `--clean` (the scratch database starts empty).
         """
-        with scratch_database(self._create_scratch, self._drop_scratch) as scratch:
+        with scratch_database(self._create_scratch, self.drop_scratch) as scratch:
             self._pg_restore(source, scratch)
             return self._counts(scratch, cheap_only=False)
 
     def _create_scratch(self, scratch: str) -> None:
-        """CREATE DATABASE release_verify_<hex> from template0 with the live database's encoding and locale."""
+        """CREATE DATABASE release_verify_<time>_<hex> from template0 with the live database's encoding and locale."""
         user = self.spec.user or "the database user"
         try:
             self.client()  # the right tools must be there before anything is created
@@ -263,7 +265,14 @@ class PostgresDumper:
             raise ScratchUnavailable(f"cannot read the encoding of {self.spec.name}: unexpected answer") from None
         logger.debug("created the scratch database {db}", db=scratch)
 
-    def _drop_scratch(self, scratch: str, quietly: bool = False) -> None:
+    def scratch_databases(self) -> list[str]:
+        """The login's own `release_verify_*` databases (another login's it could not drop anyway)."""
+        like = _literal(SCRATCH_LIKE)  # a quoted constant: S608 does not apply
+        owned = f"SELECT datname FROM pg_database WHERE datname LIKE {like} AND pg_get_userbyid(datdba) = current_user"  # noqa: S608
+        rows = self._query(owned)
+        return [row[0] for row in rows]
+
+    def drop_scratch(self, scratch: str, quietly: bool = False) -> None:
         """DROP DATABASE IF EXISTS, WITH (FORCE) from PostgreSQL 13 (a killed pg_restore's backend may linger).
 
         `quietly` (when another error is on its way): a failure is logged, not raised.

@@ -1,9 +1,10 @@
 """Where the database client tools run: on this machine, or on the `dump_via` host over OpenSSH.
 
-Passwords never travel in an argv, here or there: locally they go in the child's environment
-(PGPASSWORD, MYSQL_PWD) or a 0600 option file removed afterwards; over SSH they are the first
-lines of the session's stdin, read by the remote shell into its environment (or a 0600 file
-removed by a trap), so only the tool's data follows them on stdin.
+Passwords never travel in an argv, here or there, and never touch a disk: locally they go in the
+child's environment (PGPASSWORD, MYSQL_PWD) or an option file the tool reads from a pipe
+(`--defaults-extra-file=/dev/fd/N`); over SSH they are the first lines of the session's stdin, read
+by the remote shell into its environment or piped to the tool the same way. So a `kill -9` of
+release, of the tool or of the remote shell leaves no password file behind: there is none.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import contextlib
 import fcntl
 import os
 import re
+import select
 import subprocess
-import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -25,6 +27,7 @@ from release.errors import BadInput
 from release.hosts import SshHost, q
 
 STDERR_KEEP = 64 * 1024
+REMOTE_OPTION_FD = 3  # where the remote tool finds its option file (locally: the pipe's own descriptor)
 _F_SETPIPE_SZ = 1031  # Linux: a 1 MiB pipe means fewer wake-ups per MiB dumped
 _NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
@@ -36,7 +39,7 @@ class Tool:
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
     secret_env: dict[str, str] = field(default_factory=dict)
-    option_file: str | None = None  # MySQL option-file line(s) under [client], given as --defaults-extra-file
+    option_file: str | None = None  # a MySQL option-file line under [client], read from a pipe (see module doc)
 
     def __post_init__(self) -> None:
         for name in (*self.env, *self.secret_env):
@@ -59,16 +62,11 @@ def remote_script(tool: Tool) -> str:
     if tool.option_file is None:
         steps.append(f"exec {q(program)} {quoted}")
         return "; ".join(steps)
-    # Not exec: the shell must outlive the tool to remove the option file.
-    steps += [
-        "f=$(mktemp) || exit 111",
-        "trap 'rm -f \"$f\"' EXIT",
-        "trap 'exit 129' HUP INT TERM PIPE",
-        "IFS= read -r l || exit 111",
-        'printf \'[client]\\n%s\\n\' "$l" > "$f" || exit 111',
-        "l=",
-        f'{q(program)} --defaults-extra-file="$f" {quoted}',
-    ]
+    # The option file is a pipe on the tool's fd 3, its stdin the session's (kept on fd 4 meanwhile):
+    # printf is a builtin, so the line is in no argv, and no file exists that a killed shell could leave.
+    fd = REMOTE_OPTION_FD
+    tool_line = f"exec {q(program)} {option_arg(fd)} {quoted} {fd}<&0 <&4 4<&-"
+    steps += ["IFS= read -r l || exit 111", f"{{ printf '[client]\\n%s\\n' \"$l\" | {{ {tool_line}; }}; }} 4<&0"]
     return "; ".join(steps)
 
 
@@ -81,15 +79,12 @@ def stdin_preamble(tool: Tool) -> bytes:
 
 
 class Process:
-    """A running client tool: stdout/stdin pipes, a drained stderr, cleanup of its secret file."""
+    """A running client tool: stdout/stdin pipes and a drained stderr."""
 
-    def __init__(
-        self, popen: subprocess.Popen[bytes], what: str, cleanup: Path | None = None, remote: bool = False
-    ) -> None:
+    def __init__(self, popen: subprocess.Popen[bytes], what: str, remote: bool = False) -> None:
         self.popen = popen
         self.what = what
         self.remote = remote
-        self._cleanup = cleanup
         self._stderr = bytearray()
         self._reader = threading.Thread(target=self._drain, name=f"stderr {what}", daemon=True)
         self._reader.start()
@@ -136,22 +131,17 @@ class Process:
         return DumpFailed(f"{what} failed ({how})", self.stderr())
 
     def close(self) -> None:
-        """Stop the tool if still running, reap it, remove its secret file."""
-        try:
-            if self.popen.poll() is None:
-                self.popen.kill()
-            for pipe in (self.popen.stdin, self.popen.stdout):
-                if pipe is not None:
-                    with contextlib.suppress(OSError):
-                        pipe.close()
-            self.popen.wait()
-            self._reader.join(10)
-            if self.popen.stderr is not None:
-                self.popen.stderr.close()
-        finally:
-            if self._cleanup is not None:
-                with contextlib.suppress(FileNotFoundError):
-                    self._cleanup.unlink()
+        """Stop the tool if still running, reap it."""
+        if self.popen.poll() is None:
+            self.popen.kill()
+        for pipe in (self.popen.stdin, self.popen.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        self.popen.wait()
+        self._reader.join(10)
+        if self.popen.stderr is not None:
+            self.popen.stderr.close()
 
     def __enter__(self) -> Process:
         return self
@@ -190,19 +180,12 @@ class Runner:
                 except OSError:
                     pass  # ssh died already: its exit status and stderr tell why
             return process
-        cleanup: Path | None = None
-        argv = list(tool.argv)
-        if tool.option_file is not None:
-            cleanup = _option_file(tool.option_file)
-            argv.insert(1, f"--defaults-extra-file={cleanup}")
         env = {**os.environ, **tool.env, **tool.secret_env}
-        try:
-            popen = self._popen(argv, env, subprocess.PIPE if stdin else subprocess.DEVNULL, out, what)
-        except BaseException:
-            if cleanup is not None:
-                cleanup.unlink()
-            raise
-        return Process(popen, what, cleanup)
+        with option_pipe(tool.option_file) as fd:
+            argv = list(tool.argv) if fd is None else [tool.argv[0], option_arg(fd), *tool.argv[1:]]
+            keep = () if fd is None else (fd,)
+            popen = self._popen(argv, env, subprocess.PIPE if stdin else subprocess.DEVNULL, out, what, keep)
+        return Process(popen, what)
 
     def run(self, tool: Tool) -> str:
         """Run `tool` to completion and return its stdout; DumpFailed with its stderr if it fails."""
@@ -231,17 +214,41 @@ class Runner:
 
     @staticmethod
     def _popen(
-        argv: list[str], env: dict[str, str] | None, stdin: int, stdout: int, what: str
+        argv: list[str], env: dict[str, str] | None, stdin: int, stdout: int, what: str, keep: tuple[int, ...] = ()
     ) -> subprocess.Popen[bytes]:
         try:
-            return subprocess.Popen(argv, env=env, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
+            return subprocess.Popen(argv, env=env, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, pass_fds=keep)
         except OSError as exc:
             raise DumpFailed(f"cannot start {what}: {exc.strerror or exc}") from None
 
 
-def _option_file(content: str) -> Path:
-    """A 0600 MySQL option file holding the password (removed when the tool exits)."""
-    fd, name = tempfile.mkstemp(prefix="release-", suffix=".cnf")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(f"[client]\n{content}\n")
-    return Path(name)
+def option_arg(fd: int) -> str:
+    """The option that makes a MySQL tool read its option file from descriptor `fd` (it must come first)."""
+    return f"--defaults-extra-file=/dev/fd/{fd}"
+
+
+@contextlib.contextmanager
+def option_pipe(content: str | None) -> Iterator[int | None]:
+    """The read end of a pipe holding the MySQL option file `[client]\\n<content>` (None: no content).
+
+    The tool opens it as /dev/fd/N (the `<(…)` idiom): the password is never in a file, so nothing
+    can outlive the processes. The whole file is written before the tool starts, so it must fit in
+    the pipe at once (PIPE_BUF, 4 KiB, far above any password). Our copy of the descriptor is closed
+    on leaving; the child keeps its own.
+    """
+    if content is None:
+        yield None
+        return
+    data = f"[client]\n{content}\n".encode()
+    if len(data) > select.PIPE_BUF:
+        raise BadInput(f"a database password cannot be this long: the option file must fit in {select.PIPE_BUF} bytes")
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, data)
+        os.close(write_end)
+        write_end = -1
+        yield read_end
+    finally:
+        for fd in (read_end, write_end):
+            if fd >= 0:
+                os.close(fd)

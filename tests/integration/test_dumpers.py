@@ -6,15 +6,19 @@ production, so ownership, quoting and password handling are exercised for real.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import secrets
 import signal
 import sqlite3
+import stat
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +27,9 @@ import zstandard
 from pydantic import SecretStr
 
 from release.db import Dumper, DumpFailed, make_dumper
-from release.db.mysql import SANDBOX, MysqlDumper
+from release.db.mysql import SANDBOX, MysqlDumper, option_value
+from release.db.runner import Runner, Tool, remote_script, stdin_preamble
+from release.errors import BadInput
 from release.hosts import Host
 from release.inventory import DatabaseSpec, load_environment
 from release.targets import build_hosts
@@ -106,6 +112,52 @@ def assert_good_dump(dumper: Dumper, result_path: Path, size: int, sha: str) -> 
     assert (result_path.stat().st_mode & 0o777) == 0o600
     assert size == len(data) and sha == hashlib.sha256(data).hexdigest()
     assert result_path.name.endswith(dumper.extension())
+
+
+# --------------------------------------------------------------------------- the MySQL option file is a pipe
+
+# What a MySQL tool does with --defaults-extra-file: open it by name, check it is not a world-writable
+# file, read it; then read its stdin (a restore's data).
+OPTION_PROBE = '#!/bin/sh\nf="${1#--defaults-extra-file=}"\nstat -L -c "%F %a" "$f"\ncat "$f"\ncat\n'
+
+
+def option_probe(tmp_path: Path) -> tuple[Tool, str]:
+    probe = tmp_path / "probe"
+    probe.write_text(OPTION_PROBE)
+    probe.chmod(0o755)
+    line = f"password={option_value(AWKWARD)}"
+    return Tool([str(probe)], option_file=line), line
+
+
+def test_the_remote_option_file_is_a_pipe_no_file(tmp_path: Path) -> None:
+    tool, line = option_probe(tmp_path)
+    assert AWKWARD not in remote_script(tool)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    done = subprocess.run(
+        ["sh", "-c", remote_script(tool)],
+        input=stdin_preamble(tool) + b"data after",
+        capture_output=True,
+        env=dict(os.environ, TMPDIR=str(scratch)),
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode() == f"fifo 600\n[client]\n{line}\ndata after"
+    assert list(scratch.iterdir()) == []  # nothing was written anywhere
+
+
+def test_the_local_option_file_is_a_pipe_no_file(tmp_path: Path) -> None:
+    tool, line = option_probe(tmp_path)
+    open_before = set(os.listdir("/proc/self/fd"))
+    with Runner().start(tool) as process:
+        output = process.stdout.read().decode()
+        assert process.wait() == 0, process.stderr()
+    assert output == f"fifo 600\n[client]\n{line}\n"
+    assert set(os.listdir("/proc/self/fd")) == open_before  # our ends of the pipe are closed
+
+
+def test_an_option_file_too_big_for_one_pipe_write_is_refused() -> None:
+    with pytest.raises(BadInput, match="cannot be this long"):
+        Runner().start(Tool(["true"], option_file="password=" + "x" * 5000))
 
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -484,22 +536,141 @@ def test_a_truncated_mariadb_dump_is_refused_before_anything_changes(
     assert my_contents(db) == after
 
 
-@pytest.mark.parametrize("password_via", ["env", "file"])
-def test_mariadb_password_never_on_a_command_line(
-    mariadb_server: MariaDBServer, tmp_path: Path, password_via: str
-) -> None:
+@pytest.fixture(scope="module")
+def big_my(mariadb_server: MariaDBServer) -> MyDb:
+    """A database whose dump takes about a second (for kills and /proc polling)."""
     db = new_my_db(mariadb_server)
     db.sql("CREATE TABLE big (id INT PRIMARY KEY, a CHAR(32), b TEXT)")
     db.sql("INSERT INTO big SELECT seq, MD5(seq), REPEAT(MD5(seq % 97), 4) FROM seq_1_to_300000")
-    dumper = make_dumper(db.spec(), tmp_path)
+    return db
+
+
+@pytest.mark.parametrize("password_via", ["env", "file"])
+def test_mariadb_password_never_on_a_command_line(big_my: MyDb, tmp_path: Path, password_via: str) -> None:
+    dumper = make_dumper(big_my.spec(), tmp_path)
     assert isinstance(dumper, MysqlDumper)
     dumper.password_via = password_via  # type: ignore[assignment]
-    before = set(Path(os.environ.get("TMPDIR", "/tmp")).glob("release-*.cnf"))
-    with CmdlineWatch(db.password) as watch:
+    with CmdlineWatch(big_my.password) as watch:
         result = dumper.dump(tmp_path / "big.sql.zst")
     assert "mariadb-dump" in watch.seen and watch.leaks == []
     assert result.tables == {"big": 300_000}
-    assert set(Path(os.environ.get("TMPDIR", "/tmp")).glob("release-*.cnf")) == before  # option file removed
+    assert files_holding(big_my.password, Path("/tmp"), tmp_path) == []
+
+
+def files_holding(password: str, *roots: Path) -> list[Path]:
+    """Small regular files under `roots` holding `password` in any quoting (an option file is a few bytes)."""
+    secret = password.split("-")[1]  # the random part of `awkward_password`: no quoting changes it
+    found = []
+    for root in roots:
+        for directory, _dirs, names in os.walk(root):
+            for name in names:
+                path = Path(directory, name)
+                try:
+                    info = path.lstat()
+                    if stat.S_ISREG(info.st_mode) and info.st_size <= 65536 and secret.encode() in path.read_bytes():
+                        found.append(path)
+                except OSError:
+                    continue  # gone meanwhile
+    return found
+
+
+DUMP_SCRIPT = """
+import json, os, sys
+from pathlib import Path
+from release.db import make_dumper
+from release.inventory import DatabaseSpec
+spec = DatabaseSpec.model_validate({**json.loads(os.environ["SPEC"]), "password": os.environ["SPEC_PASSWORD"]})
+dumper = make_dumper(spec, Path(sys.argv[1]))
+dumper.password_via = sys.argv[2]
+dumper.dump(Path(sys.argv[1]) / "killed.sql.zst")
+"""
+
+
+def wait_for(what: str, found: Callable[[], list[int]], timeout: float = 30.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pids := found():
+            return pids
+        time.sleep(0.005)
+    raise AssertionError(f"{what} never showed up")
+
+
+def kill_and_reap(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() and _state(pid) != "Z" for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"
+
+
+@pytest.mark.parametrize("password_via", ["env", "file"])
+def test_a_killed_release_leaves_no_password_file(big_my: MyDb, tmp_path: Path, password_via: str) -> None:
+    """kill -9 of `release` in the middle of a dump: no cleanup runs, so nothing may need one."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    spec = big_my.spec().model_dump(mode="json", exclude={"password"})
+    env = dict(os.environ, SPEC=json.dumps(spec), SPEC_PASSWORD=big_my.password)
+    release = subprocess.Popen([sys.executable, "-c", DUMP_SCRIPT, str(project), password_via], env=env)
+    try:
+        tools = wait_for("mariadb-dump", lambda: pids_named("mariadb-dump", big_my.name))
+    finally:
+        kill_and_reap([release.pid])
+        release.wait()
+    kill_and_reap(tools)  # orphaned, it would die writing to the closed pipe anyway
+    assert release.returncode == -signal.SIGKILL
+    assert files_holding(big_my.password, Path("/tmp"), project) == []
+
+
+def processes_of(user: str, needle: str) -> list[int]:
+    """Live processes of `user` whose argv mentions `needle` (the remote shell and its tool)."""
+    uid = subprocess.run(["id", "-u", user], capture_output=True, text=True, check=True).stdout.strip()
+    found = []
+    for pid, cmd in _cmdlines():
+        try:
+            owner = next(
+                line.split()[1]
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                if line.startswith("Uid:")
+            )
+        except (OSError, StopIteration):
+            continue
+        if owner == uid and needle.encode() in cmd:
+            found.append(pid)
+    return found
+
+
+def test_a_killed_remote_shell_leaves_no_password_file(
+    big_my: MyDb, sshd_hosts: SshdCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kill -9 of the dump_via side (shell and tool at once): its traps never run, so nothing may need them."""
+    monkeypatch.setenv("RELEASE_TEST_MY_PASSWORD", big_my.password)  # so the inventory file does not hold it
+    fields = {"engine": "mysql", "host": "127.0.0.1", "port": big_my.server.port, "name": big_my.name}
+    password = "${RELEASE_TEST_MY_PASSWORD}"
+    spec, host = via_host(sshd_hosts, tmp_path, {**fields, "user": big_my.name, "password": password})
+    dumper = make_dumper(spec, tmp_path, host)
+    assert isinstance(dumper, MysqlDumper)
+    dumper.password_via = "file"
+    remote_tmp = _files_of("release-test")
+    killed: list[int] = []
+
+    def kill_the_remote_side(_count: int) -> None:
+        if not killed:
+            killed.extend(processes_of("release-test", big_my.name))
+            kill_and_reap(killed)
+
+    with pytest.raises(DumpFailed):
+        dumper.dump(tmp_path / "x.sql.zst", kill_the_remote_side)
+    assert len(killed) >= 2  # the shell and mariadb-dump
+    assert _files_of("release-test") == remote_tmp
+    assert files_holding(big_my.password, Path("/tmp"), tmp_path) == []
 
 
 def test_mariadb_dump_via_ssh_host(mariadb_server: MariaDBServer, sshd_hosts: SshdCluster, tmp_path: Path) -> None:

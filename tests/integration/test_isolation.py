@@ -50,14 +50,17 @@ def test_localhost_and_loopback_are_the_same_server(project: Project, monkeypatc
     assert project.run("deploy", "test", "--version", "1.0.0").code == 3
 
 
-@pytest.mark.parametrize("spelling", ["/var/run/postgresql", "0.0.0.0", "::", "[::1]"])
+@pytest.mark.parametrize("spelling", ["/var/run/postgresql", "0.0.0.0", "::", "[::]", "[::1]", "::ffff:127.0.0.1"])
 def test_the_same_local_server_spelled_differently_is_refused(
     project: Project, monkeypatch: pytest.MonkeyPatch, spelling: str
 ) -> None:
+    """The socket directory, the unspecified addresses and loopback all reach the one local server."""
     monkeypatch.setenv("PW", "x" * 12)
-    project.write_env("prod", local_env(project.root / "p", database=pg(spelling, 5432, name="oa_test")))
+    project.write_env("test", local_env(project.root / "t", database=pg("127.0.0.1", 5432, name="oa")))
+    project.write_env("prod", local_env(project.root / "p", database=pg(spelling, 5432, name="oa")))
     check = project.run("check-isolation")
-    assert check.code == 3 and "postgresql/loopback/5432/oa_test" in check.stderr
+    assert check.code == 3, check.stdout + check.stderr
+    assert "prod and test share the same database: postgresql/loopback/5432/oa" in check.stderr
 
 
 def test_shared_host_directory_is_refused(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,6 +14,7 @@ import os
 import secrets
 import sqlite3
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from release.backup.catalog import get, set_fields
 from release.backup.verify import compare_counts, pick_for_schedule
 from release.context import Context
 from release.db import DumpFailed
+from release.db.base import scratch_name, stale_scratches
 from release.db.mysql import SwitchGuard
 from tests.support.databases import MariaDBServer, PostgresServer
 from tests.support.health import WebhookServer
@@ -145,6 +147,51 @@ def test_a_mysql_dump_may_not_switch_databases(chunks: list[bytes], refused: boo
     with pytest.raises(DumpFailed, match="switches databases"):
         for chunk in chunks:
             guard.check(chunk, "x.sql.zst")
+
+
+# --------------------------------------------------------------------------- leftovers of killed verifies
+
+NOW = 1_800_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("name", "stale"),
+    [
+        (f"release_verify_{int(NOW) - 3601}_3f9c0a12", True),  # older than an hour: its verify was killed
+        (f"release_verify_{int(NOW) - 3599}_3f9c0a12", False),  # a verify running right now
+        (f"release_verify_{int(NOW) + 60}_3f9c0a12", False),  # another machine's clock a little ahead
+        ("release_verify_3f9c0a12b7de", True),  # no time in the name (older releases): counts as old
+        ("release_verify_", True),
+        ("release_verify_12x_ab", True),
+        ("release_verifyx_1_ab", False),  # not a scratch database at all
+        ("app", False),
+    ],
+)
+def test_which_scratch_databases_are_leftovers(name: str, stale: bool) -> None:
+    assert stale_scratches([name], NOW) == ([name] if stale else [])
+
+
+def test_a_scratch_name_carries_its_creation_time() -> None:
+    name = scratch_name(NOW)
+    assert name.startswith(f"release_verify_{int(NOW)}_") and len(name) <= 63  # PostgreSQL's limit is the lower
+    assert stale_scratches([name], NOW + 3599) == [] and stale_scratches([name], NOW + 3601) == [name]
+    assert scratch_name(NOW) != name
+
+
+def leftovers(now: float) -> tuple[str, str, str]:
+    """(old, old without a time, fresh) scratch names as killed and running verifies leave them."""
+    return (
+        f"release_verify_{int(now) - 7200}_dead0001",
+        "release_verify_0ld0f0rma7",
+        f"release_verify_{int(now) - 60}_f00d0001",
+    )
+
+
+def assert_swept(result: CliResult, dropped: tuple[str, ...], left: set[str], present: set[str]) -> None:
+    assert result.code == 0, result.stderr
+    for name in dropped:
+        assert name in result.stderr and "left behind by an interrupted verify" in result.stderr
+    assert present == left
 
 
 # --------------------------------------------------------------------------- SQLite
@@ -520,3 +567,34 @@ def test_mariadb_without_rights_on_scratch_schemas_says_so(mariadb_server: Maria
     recorded = get(ctx_of(my.project).ledger, "test", str(backup["id"]))
     assert recorded is not None and recorded.verify_error is None
     assert my_scratch(mariadb_server) == ""
+
+
+# --------------------------------------------------------------------------- leftovers on the servers
+
+
+def test_postgresql_leftovers_of_a_killed_verify_are_dropped(postgres_server: PostgresServer, pg: Db) -> None:
+    backup_now(pg.project)
+    old, untimed, fresh = leftovers(time.time())
+    for name in (old, untimed, fresh):
+        pg_run(postgres_server, pg, f'CREATE DATABASE "{name}"')  # as the login that verifies
+    try:
+        result, rows = verify(pg.project)
+        assert rows and rows[0]["ok"] is True
+        assert_swept(result, (old, untimed), {fresh}, set(pg_scratch(postgres_server).split()))
+        assert "verify-scratch-dropped" in event_kinds(pg.project)
+    finally:
+        postgres_server.psql(f'DROP DATABASE IF EXISTS "{fresh}"')
+
+
+def test_mariadb_leftovers_of_a_killed_verify_are_dropped(mariadb_server: MariaDBServer, my: Db) -> None:
+    backup_now(my.project)
+    old, untimed, fresh = leftovers(time.time())
+    for name in (old, untimed, fresh):
+        my_run(mariadb_server, my, f"CREATE DATABASE `{name}`")
+    try:
+        result, rows = verify(my.project)
+        assert rows and rows[0]["ok"] is True
+        assert_swept(result, (old, untimed), {fresh}, set(my_scratch(mariadb_server).split()))
+        assert "verify-scratch-dropped" in event_kinds(my.project)
+    finally:
+        mariadb_server.sql(f"DROP DATABASE IF EXISTS `{fresh}`")

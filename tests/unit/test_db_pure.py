@@ -25,7 +25,7 @@ from release.db.postgresql import (
     parse_discovery,
     server_major,
 )
-from release.db.runner import Runner, Tool, remote_script, stdin_preamble
+from release.db.runner import Tool, remote_script, stdin_preamble
 from release.db.sqlite import SqliteDumper
 from release.db.stream import AtomicFile, copy_stream, open_dump, read_chunks
 from release.errors import BadInput
@@ -168,31 +168,6 @@ def test_remote_script_feeds_the_password_to_the_tool_through_stdin() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == AWKWARD.encode() + b"data after"  # and the stream after it reaches the tool intact
-
-
-def test_remote_option_file_is_0600_and_removed(tmp_path: Path) -> None:
-    probe = tmp_path / "probe"
-    probe.write_text('#!/bin/sh\nf="${1#--defaults-extra-file=}"\nstat -c %a "$f"\ncat "$f"\necho "$f" > "$0.where"\n')
-    probe.chmod(0o755)
-    line = f"password={option_value(AWKWARD)}"
-    tool = Tool([str(probe)], option_file=line)
-    assert AWKWARD not in remote_script(tool)
-    done = subprocess.run(["sh", "-c", remote_script(tool)], input=stdin_preamble(tool), capture_output=True)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.decode() == f"600\n[client]\n{line}\n"
-    assert not Path(Path(f"{probe}.where").read_text().strip()).exists()
-
-
-def test_local_option_file_is_0600_and_removed(tmp_path: Path) -> None:
-    probe = tmp_path / "probe"
-    probe.write_text('#!/bin/sh\nf="${1#--defaults-extra-file=}"\nstat -c %a "$f"\ncat "$f"\necho "$f"\n')
-    probe.chmod(0o755)
-    tool = Tool([str(probe)], option_file='password="x"')
-    with Runner().start(tool) as process:
-        mode, section, line, path = process.stdout.read().decode().split()
-        assert process.wait() == 0
-    assert (mode, section, line) == ("600", "[client]", 'password="x"')
-    assert not Path(path).exists()
 
 
 @pytest.mark.parametrize("password", ["two\nlines", "nul\0byte"])
