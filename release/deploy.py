@@ -230,9 +230,8 @@ def _deploy_run(
                 raise
             for host in hosts:
                 progress.finished(host.name, True, f"on {run.release_id}")
-        # finished before the cleanup: a Ctrl-C while old releases are removed must not make this release "bad"
-        ctx.ledger.finish_run(run_id, "succeeded", **_previous_on_hosts(run))
         _cleanup(env, run, release_hosts(playbook, hosts))
+        ctx.ledger.finish_run(run_id, "succeeded", **_previous_on_hosts(run))
     finally:
         _close(hosts)
     outcomes = [
