@@ -237,7 +237,7 @@ class Ledger:
             return [Run(dict(r._mapping)) for r in conn.execute(query)]
 
     def succeeded_release_ids(self, env: str) -> list[str]:
-        """Release ids that were deployed or rolled back to successfully, oldest first, no repeats."""
+        """Release ids whose deploy succeeded, oldest first, no repeats (rollbacks are not counted)."""
         query = (
             select(runs.c.release_id)
             .where(runs.c.env == env, runs.c.status == "succeeded", runs.c.kind == "deploy")
