@@ -217,13 +217,41 @@ class MysqlDumper:
         return DumpResult(target, out.size, out.sha256, self.engine, self.format, self.server_version(), tables)
 
     def restore(self, source: Path) -> None:
-        """Feed the SQL to a client of the dump tool's family (stops at the first error)."""
-        self._feed(source, None)
+        """Replace the database with `source`: what it holds dropped, then the SQL fed to a client of
+        the dump tool's family (stops at the first error).
 
-    def _feed(self, source: Path, database: str | None, guard: SwitchGuard | None = None) -> None:
+        A dump only drops the tables and routines it holds, so a table a migration added after it
+        would survive a rollback: every table, view, sequence, routine and event goes first. DDL
+        commits at once here, so this starts only after the whole file was checked (`open_dump`).
+        """
+        self._feed(source, None, before=self._drop_everything)
+
+    def _drop_everything(self) -> bytes:
+        """The statements that drop every table, view, sequence, routine and event of the database."""
+        rows = self._query(
+            "SELECT table_type, HEX(table_name) FROM information_schema.tables WHERE table_schema = DATABASE() "
+            "UNION ALL SELECT routine_type, HEX(routine_name) FROM information_schema.routines "
+            "WHERE routine_schema = DATABASE() UNION ALL SELECT 'EVENT', HEX(event_name) "
+            "FROM information_schema.events WHERE event_schema = DATABASE()"
+        )
+        drops = [
+            f"DROP {_DROP_KIND.get(kind, 'TABLE')} IF EXISTS {_ident(bytes.fromhex(name).decode())};\n"
+            for kind, name in rows
+            if kind != "PACKAGE BODY"  # goes with its PACKAGE (MariaDB's Oracle mode)
+        ]
+        return ("SET FOREIGN_KEY_CHECKS = 0;\n" + "".join(drops) + "SET FOREIGN_KEY_CHECKS = 1;\n").encode()
+
+    def _feed(
+        self,
+        source: Path,
+        database: str | None,
+        guard: SwitchGuard | None = None,
+        before: Callable[[], bytes] | None = None,
+    ) -> None:
         """Feed the SQL to a client whose default database is `database` (default: the spec's).
 
-        With `guard`, each chunk is checked before the client sees it.
+        With `guard`, each chunk is checked before the client sees it; `before` gives SQL to run first,
+        once the file has been checked whole.
         """
         into = f"the scratch schema {database}" if database else self.spec.name
         with open_dump(source) as stream:
@@ -232,9 +260,10 @@ class MysqlDumper:
             need: Family | None = "mariadb" if first.startswith(SANDBOX) else None
             client = pick(self.programs(), dumps=False, prefer=self.family(), need=need, where=self.runner.where)
             tool = self._tool(client, "--batch", "--max-allowed-packet=1G", database=database)
+            prefix = before() if before is not None else b""
             with self.runner.start(tool, stdin=True, stdout=False) as process:
                 try:
-                    for chunk in itertools.chain([first], chunks):
+                    for chunk in itertools.chain([prefix, first], chunks):
                         if guard is not None:
                             guard.check(chunk, source.name)
                         process.stdin.write(chunk)
@@ -316,6 +345,9 @@ class SwitchGuard:
 
 
 _PLAIN = re.compile(r"^[A-Za-z0-9_]+$")
+# information_schema's table_type and routine_type -> the DROP that removes it ('BASE TABLE',
+# 'SYSTEM VERSIONED': DROP TABLE).
+_DROP_KIND = {k: k for k in ("VIEW", "SEQUENCE", "PROCEDURE", "FUNCTION", "PACKAGE", "EVENT")}
 
 
 def _ident(name: str) -> str:

@@ -1,4 +1,12 @@
-"""PostgreSQL: `pg_dump -Fc -Z0` compressed with zstd here, restored by `pg_restore --clean --if-exists`.
+"""PostgreSQL: `pg_dump -Fc -Z0` compressed with zstd here, restored as it was, in one transaction.
+
+A restore must bring back the database as dumped, not merge into it: `pg_restore --clean` drops only
+what the dump holds, so a table a migration added would survive a rollback, and a renamed one would
+make it fail. So pg_restore writes its script (`-f -`) into psql behind a cleanup that first drops
+what the login owns outside the system schemas (its schemas but `public`, relations, routines,
+types; extension members excepted), all in the one transaction the script opens: a failure
+anywhere, or a killed run, leaves the database as it was. Other kinds of objects (operators, text
+search configurations, extensions themselves) are left to `--clean`.
 
 pg_dump's own gzip runs on pg_dump's single core; dumping uncompressed and compressing with zstd
 in this process (on the other cores) is faster and smaller. The client must be at least as new as
@@ -212,14 +220,21 @@ class PostgresDumper:
         return DumpResult(target, out.size, out.sha256, self.engine, self.format, self.server_version(), tables)
 
     def restore(self, source: Path) -> None:
-        """Decompress into `pg_restore --clean --if-exists --single-transaction`: all or nothing."""
-        self._pg_restore(source, None, "--clean", "--if-exists")
-
-    def _pg_restore(self, source: Path, database: str | None, *options: str) -> None:
-        """Stream `source` into pg_restore connected to `database` (default: the spec's), in one transaction."""
+        """Replace the database with `source`: the login's objects dropped, then the dump, one transaction."""
         client = self.client()
-        tool = self._tool(client.tool("pg_restore"), *options, "--single-transaction", database=database)
-        into = f"the scratch database {database}" if database else self.spec.name
+        psql = self._tool(client.tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-")
+        cleanup = clean_sql(self._server()[0])
+        argv = ["sh", "-c", _RESTORE_PIPE, "sh", cleanup, client.tool("pg_restore"), *psql.argv]
+        tool = Tool(argv, psql.env, psql.secret_env)
+        self._stream(source, tool, self.spec.name)
+
+    def _pg_restore(self, source: Path, database: str) -> None:
+        """Stream `source` into pg_restore connected to the (empty) `database`, in one transaction."""
+        tool = self._tool(self.client().tool("pg_restore"), "--single-transaction", database=database)
+        self._stream(source, tool, f"the scratch database {database}")
+
+    def _stream(self, source: Path, tool: Tool, into: str) -> None:
+        """Feed the decompressed `source` to `tool`'s stdin; DumpFailed with its stderr if it fails."""
         with open_dump(source) as stream, self.runner.start(tool, stdin=True, stdout=False) as process:
             try:
                 for chunk in read_chunks(stream):
@@ -285,6 +300,89 @@ class PostgresDumper:
             if not quietly:
                 raise DumpFailed(message) from None
             logger.error(message)
+
+
+# sh -c: $1 is the cleanup SQL, $2 pg_restore, the rest psql's argv. psql runs the cleanup (which
+# opens the transaction), then pg_restore's script, whose COMMIT is written only once the whole
+# archive was read: input cut short or a killed pipe ends psql without it, and nothing changes.
+# The exit status is psql's if it failed, else pg_restore's: a POSIX shell has no pipefail, so
+# pg_restore's status comes back on descriptor 3.
+_RESTORE_PIPE = r"""
+cleanup=$1; pg_restore=$2; shift 2
+restore_status=$(
+  { { printf '%s\n' "$cleanup"; "$pg_restore" --clean --if-exists --single-transaction -f - 3>&-; echo "$?" >&3
+    } | "$@" >/dev/null 3>&-; } 3>&1
+)
+psql_status=$?
+[ "$psql_status" -eq 0 ] || exit "$psql_status"
+exit "${restore_status:-1}"
+"""
+
+
+def clean_sql(server_version_num: int) -> str:
+    """The statements that drop what the login (or a role it belongs to) owns in the database.
+
+    Run inside the restore's transaction, before the dump's own `--clean` drops: schemas but
+    `public` go whole (the dump creates again those it holds), then relations, routines and types
+    elsewhere. Names are computed before anything is dropped, so an object already gone with its
+    schema or table is skipped by IF EXISTS; sequences of serial and identity columns go with their
+    table. PostgreSQL 9.6 and 10 have no `prokind`.
+    """
+    kind = (
+        "CASE p.prokind WHEN 'a' THEN 'AGGREGATE' WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END"
+        if server_version_num >= 110000
+        else "CASE WHEN p.proisagg THEN 'AGGREGATE' ELSE 'FUNCTION' END"
+    )
+    return _CLEAN.replace("{routine_kind}", kind)
+
+
+def _not_member(catalog: str, oid: str) -> str:
+    """SQL: the object is not a member of an extension (those go with their extension)."""
+    member = f"d.classid = 'pg_catalog.{catalog}'::regclass AND d.objid = {oid} AND d.deptype = 'e'"
+    return f"NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE {member})"  # noqa: S608 - constants only
+
+
+# Constant SQL, no input in it (S608 does not apply); `{routine_kind}` is filled in by clean_sql.
+_USER_SCHEMA = "n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'"
+_CLEAN = f"""SET client_min_messages = error;
+BEGIN;
+DO $release_clean$
+DECLARE
+  item record;
+BEGIN
+  FOR item IN
+    SELECT 1 AS step, 'SCHEMA' AS kind, format('%I', n.nspname) AS name
+      FROM pg_catalog.pg_namespace n
+     WHERE n.nspname <> 'public' AND pg_catalog.pg_has_role(n.nspowner, 'MEMBER') AND {_USER_SCHEMA}
+       AND {_not_member("pg_namespace", "n.oid")}
+    UNION ALL
+    SELECT 2, CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE'
+                             WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END,
+           format('%I.%I', n.nspname, c.relname)
+      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND pg_catalog.pg_has_role(c.relowner, 'MEMBER')
+       AND {_USER_SCHEMA} AND {_not_member("pg_class", "c.oid")}
+       AND NOT (c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid
+                  AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.deptype IN ('a', 'i')))
+    UNION ALL
+    SELECT 3, {{routine_kind}},
+           format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid))
+      FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+     WHERE pg_catalog.pg_has_role(p.proowner, 'MEMBER') AND {_USER_SCHEMA} AND {_not_member("pg_proc", "p.oid")}
+    UNION ALL
+    SELECT 4, CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, format('%I.%I', n.nspname, t.typname)
+      FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+     WHERE pg_catalog.pg_has_role(t.typowner, 'MEMBER') AND {_USER_SCHEMA} AND {_not_member("pg_type", "t.oid")}
+       AND (t.typtype IN ('d', 'e', 'r') OR (t.typtype = 'c' AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+            WHERE c.oid = t.typrelid AND c.relkind = 'c')))
+    ORDER BY 1
+  LOOP
+    EXECUTE format('DROP %s IF EXISTS %s CASCADE', item.kind, item.name);
+  END LOOP;
+END
+$release_clean$;
+"""  # noqa: S608
 
 
 def _ident(name: str) -> str:

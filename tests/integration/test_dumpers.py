@@ -281,6 +281,60 @@ def test_a_failed_postgresql_restore_changes_nothing(postgres_server: PostgresSe
     assert pg_contents(db) == after
 
 
+PG_CATALOG = (
+    "SELECT n.nspname, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema' ORDER BY 1, 2; "
+    "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'; "
+    "SELECT t.typname, t.typtype FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+    "WHERE n.nspname = 'public' AND t.typtype <> 'b' ORDER BY 1; "
+    "SELECT enumlabel FROM pg_enum ORDER BY 1; SELECT nspname FROM pg_namespace ORDER BY 1"
+)
+# What migrations do after a dump: every kind of object the restore must take away again.
+PG_MIGRATION = """
+ALTER TABLE people RENAME TO people_v2; CREATE TABLE added (id int GENERATED ALWAYS AS IDENTITY, x serial);
+CREATE SCHEMA audit; CREATE TABLE audit.log (id int); CREATE VIEW added_view AS SELECT * FROM added;
+CREATE FUNCTION f(m mood) RETURNS int LANGUAGE sql AS 'select 1';
+CREATE FUNCTION g(p people_v2) RETURNS int LANGUAGE sql AS 'select 1';
+CREATE PROCEDURE pr() LANGUAGE sql AS 'select 1'; CREATE AGGREGATE ag(int) (sfunc = int4pl, stype = int);
+CREATE DOMAIN positive AS int CHECK (value > 0); CREATE TYPE pair AS (a int, b int);
+CREATE TYPE floatrange AS RANGE (subtype = float8); CREATE SEQUENCE loose;
+CREATE TABLE parted (id int) PARTITION BY RANGE (id);
+CREATE TABLE parted1 PARTITION OF parted FOR VALUES FROM (0) TO (9);
+ALTER TYPE mood ADD VALUE 'sad'; UPDATE customers SET name = 'after the dump';
+"""
+
+
+def test_a_postgresql_restore_brings_back_the_schema_as_dumped(postgres_server: PostgresServer, tmp_path: Path) -> None:
+    db = new_pg_db(postgres_server)
+    db.sql(PG_SEED + "CREATE TYPE mood AS ENUM ('ok'); CREATE TABLE people (id int PRIMARY KEY, m mood);")
+    db.sql("INSERT INTO people VALUES (1, 'ok')")
+    contents, catalog = pg_contents(db), db.sql(PG_CATALOG)
+    dumper = make_dumper(db.spec(), tmp_path)
+    dump = dumper.dump(tmp_path / "before.pgdump.zst").path
+    db.sql(PG_MIGRATION)
+    assert db.sql(PG_CATALOG) != catalog
+    dumper.restore(dump)  # with the renamed table's index still there, pg_restore --clean alone fails
+    assert db.sql(PG_CATALOG) == catalog
+    assert pg_contents(db) == contents and db.sql("SELECT * FROM people") == "1|ok\n"
+
+
+def test_a_restore_failing_in_sql_changes_nothing_not_even_the_cleanup(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    db = new_pg_db(postgres_server)
+    db.sql(PG_SEED)
+    dumper = make_dumper(db.spec(), tmp_path)
+    dump = dumper.dump(tmp_path / "before.pgdump.zst").path
+    db.sql("CREATE TABLE added (id int); INSERT INTO added VALUES (7); UPDATE customers SET name = 'after'")
+    # Another owner's table: the cleanup leaves it, the dump's DROP of it fails, after the cleanup ran.
+    postgres_server.psql(f"ALTER TABLE orders OWNER TO postgres; GRANT ALL ON orders TO {db.name}", db=db.name)
+    after, catalog = pg_contents(db), db.sql(PG_CATALOG)
+    with pytest.raises(DumpFailed, match="must be owner of table orders"):
+        dumper.restore(dump)
+    assert db.sql(PG_CATALOG) == catalog and pg_contents(db) == after
+    assert db.sql("SELECT * FROM added") == "7\n"
+
+
 def test_wrong_password_fails_clearly_and_leaves_nothing(postgres_server: PostgresServer, tmp_path: Path) -> None:
     db = new_pg_db(postgres_server)
     wrong = "wrong-" + secrets.token_hex(8)
@@ -517,6 +571,31 @@ def test_mariadb_round_trip(mariadb_server: MariaDBServer, tmp_path: Path, passw
     assert db.sql("SELECT DISTINCT name FROM customers") == "changed\n"
     dumper.restore(target)
     assert my_contents(db) == before
+
+
+MY_CATALOG = (
+    "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY 1; "
+    "SELECT routine_name FROM information_schema.routines WHERE routine_schema = DATABASE() ORDER BY 1; "
+    "SELECT event_name FROM information_schema.events WHERE event_schema = DATABASE() ORDER BY 1"
+)
+
+
+def test_a_mariadb_restore_brings_back_the_schema_as_dumped(mariadb_server: MariaDBServer, tmp_path: Path) -> None:
+    db = new_my_db(mariadb_server)
+    db.sql(MY_SEED)
+    contents, catalog = my_contents(db), db.sql(MY_CATALOG)
+    dumper = make_dumper(db.spec(), tmp_path)
+    dump = dumper.dump(tmp_path / "before.sql.zst").path
+    db.sql(
+        "ALTER TABLE customers RENAME TO clients; CREATE TABLE `odd ``name``` (id INT REFERENCES orders (id)); "
+        "CREATE VIEW added_view AS SELECT * FROM orders; CREATE SEQUENCE added_seq; "
+        "CREATE FUNCTION added_fn() RETURNS INT RETURN 1; "
+        "CREATE EVENT added_event ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM orders WHERE id < 0"
+    )
+    assert db.sql(MY_CATALOG) != catalog
+    dumper.restore(dump)
+    assert db.sql(MY_CATALOG) == catalog
+    assert my_contents(db) == contents
 
 
 def test_a_truncated_mariadb_dump_is_refused_before_anything_changes(

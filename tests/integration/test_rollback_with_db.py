@@ -1,4 +1,5 @@
-"""A release whose migration drops a table; `rollback --with-db` brings the rows back (real servers)."""
+"""A release whose migration drops or renames a table and adds one; `rollback --with-db` brings the
+database back as it was, rows and tables (real servers)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ from tests.support.project import Project, local_env
 pytestmark = pytest.mark.integration
 
 SEED = "CREATE TABLE people (id INT PRIMARY KEY, name VARCHAR(40)); INSERT INTO people VALUES (1, '张三'), (2, '李四');"
+# What a release's migration does to the schema: the rollback must undo it, not merge into it.
+MIGRATIONS = {
+    "drop": "DROP TABLE people",
+    "rename and add": "ALTER TABLE people RENAME TO people_v2; CREATE TABLE audit_log (id INT PRIMARY KEY)",
+}
 
 
 def project_with_migration(root: Path, database: dict[str, Any], migrate: str) -> Project:
@@ -26,13 +32,16 @@ def project_with_migration(root: Path, database: dict[str, Any], migrate: str) -
     return project
 
 
-def deploy_drop_and_roll_back(project: Project, read_rows: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def deploy_migrate_and_roll_back(
+    project: Project, read_rows: Any, read_tables: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MIGRATE", "0")
     first = project.run("deploy", "test", "--version", "1.0.0")
     assert first.code == 0, first.stderr
     before = read_rows()
     assert before == ["1|张三", "2|李四"]
-    monkeypatch.setenv("MIGRATE", "1")  # this release's migration drops the table
+    assert read_tables() == ["people"]
+    monkeypatch.setenv("MIGRATE", "1")  # this release's migration changes the schema
     second = project.run("deploy", "test", "--version", "1.1.0", "--json")
     assert second.code == 0, second.stderr
     with pytest.raises(Exception):  # noqa: B017 - the client fails: the table is gone
@@ -41,13 +50,17 @@ def deploy_drop_and_roll_back(project: Project, read_rows: Any, monkeypatch: pyt
     assert back.code == 0, back.stderr
     assert "Data written since then will be LOST" in back.stderr
     assert read_rows() == before
+    assert read_tables() == ["people"], "a table the migration added or renamed must not survive the rollback"
     versions = [(project.root / "hosts" / h / "current" / "VERSION").read_text() for h in ("web1", "web2")]
     assert versions == ["1.0.0\n", "1.0.0\n"]
     kinds = sorted(b["kind"] for b in project.run("backup", "list", "test", "--json").json())
     assert kinds == ["pre-release", "pre-release", "safety"]
 
 
-def test_postgresql(tmp_path: Path, postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("migration", MIGRATIONS)
+def test_postgresql(
+    tmp_path: Path, postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch, migration: str
+) -> None:
     pg = postgres_server
     name = f"oa_{secrets.token_hex(4)}"
     pg.create_database(name)
@@ -57,17 +70,23 @@ def test_postgresql(tmp_path: Path, postgres_server: PostgresServer, monkeypatch
     database = {"engine": "postgresql", "host": pg.host, "port": pg.port, "name": name, "user": pg.user,
                 "password": "${OA_DB_PASSWORD}"}  # fmt: skip
     client = f"psql -h {pg.host} -p {pg.port} -U {pg.user} -d {name} -v ON_ERROR_STOP=1"
-    migrate = f'if [ "$MIGRATE" = 1 ]; then {client} -c "DROP TABLE people"; fi'
+    migrate = f'if [ "$MIGRATE" = 1 ]; then {client} -c "{MIGRATIONS[migration]}"; fi'
     project = project_with_migration(tmp_path / "proj", database, migrate)
 
     def read_rows() -> list[str]:
         out = pg.psql("SELECT id, name FROM people ORDER BY id", db=name)
         return out.strip().splitlines()
 
-    deploy_drop_and_roll_back(project, read_rows, monkeypatch)
+    def read_tables() -> list[str]:
+        return pg.psql("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1", db=name).split()
+
+    deploy_migrate_and_roll_back(project, read_rows, read_tables, monkeypatch)
 
 
-def test_mariadb(tmp_path: Path, mariadb_server: MariaDBServer, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("migration", MIGRATIONS)
+def test_mariadb(
+    tmp_path: Path, mariadb_server: MariaDBServer, monkeypatch: pytest.MonkeyPatch, migration: str
+) -> None:
     db = mariadb_server
     name = f"oa_{secrets.token_hex(4)}"
     db.create_database(name)
@@ -77,11 +96,14 @@ def test_mariadb(tmp_path: Path, mariadb_server: MariaDBServer, monkeypatch: pyt
     database = {"engine": "mysql", "host": db.host, "port": db.port, "name": name, "user": db.user,
                 "password": "${OA_DB_PASSWORD}"}  # fmt: skip
     client = f"mariadb -h {db.host} -P {db.port} -u {db.user} {name}"
-    migrate = f'if [ "$MIGRATE" = 1 ]; then {client} -e "DROP TABLE people"; fi'
+    migrate = f'if [ "$MIGRATE" = 1 ]; then {client} -e "{MIGRATIONS[migration]}"; fi'
     project = project_with_migration(tmp_path / "proj", database, migrate)
 
     def read_rows() -> list[str]:
         out = db.sql("SELECT id, name FROM people ORDER BY id", db=name)
         return ["|".join(line.split("\t")) for line in out.strip().splitlines()]
 
-    deploy_drop_and_roll_back(project, read_rows, monkeypatch)
+    def read_tables() -> list[str]:
+        return db.sql("SHOW TABLES", db=name).split()
+
+    deploy_migrate_and_roll_back(project, read_rows, read_tables, monkeypatch)
