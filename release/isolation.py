@@ -17,6 +17,7 @@ from typing import Any
 from loguru import logger
 
 from release.errors import Refused, ReleaseError
+from release.host_identity import LOCAL_PLACE, HostIdentity, known_keys, local_keys
 from release.inventory import Environment, environment_names, load_environment
 
 DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
@@ -43,9 +44,9 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def normal_host(name: str | None) -> str:
-    """An SSH host compared by what it reaches: loopback names and addresses are one, names resolve.
+    """An SSH host's address when it has no known key: loopback names and addresses are one, names resolve.
 
-    Deliberately narrower than `database_host`: hosts are to be compared by host key instead.
+    Deliberately narrower than `database_host`: hosts are compared by host key first (see host_identity).
     """
     return _identity(name, SSH_LOCAL_NAMES, lambda address: address.is_loopback)
 
@@ -94,24 +95,74 @@ def _address(name: str) -> Address | None:
         return None
 
 
-def database_identity(env: Environment) -> tuple[str, ...] | None:
-    """(engine, host, port, name) after normalising; SQLite by resolved file path."""
+def host_identity(env: Environment, name: str) -> HostIdentity:
+    """The machine host `name` of `env` is: its key in known_hosts, else its address:port."""
+    inv = env.inventory
+    spec = inv.hosts[name]
+    if spec.connection == "local":
+        return HostIdentity(LOCAL_PLACE, local_keys(), label=LOCAL_PLACE)
+    address, port = str(spec.address), spec.port or inv.ssh.port
+    keys = known_keys(inv.ssh.known_hosts, address, port)
+    label = "" if keys else f"{address}:{port} (no key in {inv.ssh.known_hosts})"
+    return HostIdentity(f"{normal_host(address)}:{port}", keys, label)
+
+
+@dataclass(frozen=True)
+class DatabaseIdentity:
+    """A database: its engine, the server's machine, port and name (SQLite: the file)."""
+
+    engine: str
+    server: HostIdentity
+    port: str
+    name: str
+
+    def same(self, other: DatabaseIdentity) -> bool:
+        """One database: same engine, port and name on the same machine."""
+        mine, theirs = (self.engine, self.port, self.name), (other.engine, other.port, other.name)
+        return mine == theirs and self.server.same_machine(other.server)
+
+    def show(self) -> str:
+        """`postgresql/<machine>/5432/oa`; SQLite: `sqlite/<path>`."""
+        if self.engine == "sqlite":
+            return f"sqlite/{self.name}"
+        return f"{self.engine}/{self.server.show()}/{self.port}/{self.name}"
+
+
+def database_identity(env: Environment) -> DatabaseIdentity | None:
+    """The environment's database after normalising every spelling of its server.
+
+    A loopback address is relative to where the connection starts: with `dump_via` that host's
+    machine, else this one (known by its own sshd keys, so an SSH host that is this machine matches).
+    """
     db = env.inventory.database
     if db is None:
         return None
     if db.engine == "sqlite":
-        return ("sqlite", str((env.project_dir / db.name).resolve()))
-    port = db.port or DEFAULT_PORTS[db.engine]
-    return (db.engine, database_host(db.host), str(port), db.name)
+        return DatabaseIdentity("sqlite", HostIdentity(LOCAL_PLACE), "", str((env.project_dir / db.name).resolve()))
+    port = str(db.port or DEFAULT_PORTS[db.engine])
+    host = database_host(db.host)
+    if host != LOOPBACK:
+        server = HostIdentity(host)
+    elif db.dump_via and db.dump_via in env.inventory.hosts:
+        server = host_identity(env, db.dump_via)
+        server = HostIdentity(server.place, server.keys, f"{LOOPBACK} on {db.dump_via} ({server.show()})")
+    else:
+        server = HostIdentity(LOOPBACK, local_keys(), label=LOOPBACK)
+    return DatabaseIdentity(db.engine, server, port, db.name)
 
 
-def host_places(env: Environment) -> set[tuple[str, str]]:
-    """(host, deploy_to) pairs: two environments must never deploy into the same directory of a host."""
-    places = set()
-    for name, spec in env.inventory.hosts.items():
-        where = "local" if spec.connection == "local" else normal_host(spec.address)
-        places.add((where, env.deploy_to(name).rstrip("/")))
-    return places
+@dataclass(frozen=True)
+class Place:
+    """One host's deploy directory: two environments must never deploy into the same one."""
+
+    host: str
+    identity: HostIdentity
+    path: str
+
+
+def host_places(env: Environment) -> list[Place]:
+    """Every host's machine and deploy directory."""
+    return [Place(name, host_identity(env, name), env.deploy_to(name).rstrip("/")) for name in env.inventory.hosts]
 
 
 def conflicts(envs: list[Environment]) -> list[Conflict]:
@@ -119,10 +170,15 @@ def conflicts(envs: list[Environment]) -> list[Conflict]:
     found = []
     for a, b in combinations(sorted(envs, key=lambda e: e.name), 2):
         db_a, db_b = database_identity(a), database_identity(b)
-        if db_a is not None and db_a == db_b:
-            found.append(Conflict(a.name, b.name, "database", "/".join(db_a)))
-        for host, path in sorted(host_places(a) & host_places(b)):
-            found.append(Conflict(a.name, b.name, "host", f"{host}:{path}"))
+        if db_a is not None and db_b is not None and db_a.same(db_b):
+            found.append(Conflict(a.name, b.name, "database", db_a.show()))
+        shared = {
+            f"{pa.identity.show()}:{pa.path}"
+            for pa in host_places(a)
+            for pb in host_places(b)
+            if pa.path == pb.path and pa.identity.same_machine(pb.identity)
+        }
+        found += [Conflict(a.name, b.name, "host", detail) for detail in sorted(shared)]
     return found
 
 
@@ -150,16 +206,11 @@ def check_isolation(env: Environment, inventory_dir: Path) -> None:
 
 
 def comparison(inventory_dir: Path) -> dict[str, Any]:
-    """What `release check-isolation` prints: each environment's database and hosts, and the conflicts."""
+    """What `release check-isolation` prints: each environment's database and hosts as compared, and the conflicts."""
     envs = load_all(inventory_dir)
-    return {
-        "environments": [
-            {
-                "env": e.name,
-                "database": "/".join(database_identity(e) or ("none",)),
-                "hosts": sorted(f"{h}:{p}" for h, p in host_places(e)),
-            }
-            for e in envs
-        ],
-        "conflicts": [c.__dict__ | {"message": c.describe()} for c in conflicts(envs)],
-    }
+    rows = []
+    for env in envs:
+        db = database_identity(env)
+        places = [{"host": p.host, "identity": p.identity.show(), "deploy_to": p.path} for p in host_places(env)]
+        rows.append({"env": env.name, "database": db.show() if db else "none", "hosts": places})
+    return {"environments": rows, "conflicts": [c.__dict__ | {"message": c.describe()} for c in conflicts(envs)]}

@@ -123,10 +123,15 @@ def window_text(console: Console, env: str, data: dict[str, Any]) -> None:
 def isolation_table(console: Console, data: dict[str, Any]) -> None:
     """Each environment's database and host directories, then the verdict."""
     table = Table(title="environment isolation", title_justify="left")
-    for column in ("env", "database", "hosts (address:deploy_to)"):
+    columns = ("env", "database (engine/machine/port/name)", "host", "machine (host key or address:port)", "deploy_to")
+    for column in columns:
         table.add_column(column, overflow="fold")
     for row in data["environments"]:
-        table.add_row(row["env"], row["database"], "\n".join(row["hosts"]))
+        hosts = row["hosts"] or [{"host": "", "identity": "", "deploy_to": ""}]
+        for index, place in enumerate(hosts):
+            first = index == 0
+            cells = (row["env"] if first else "", row["database"] if first else "")
+            table.add_row(*cells, place["host"], place["identity"], place["deploy_to"])
     console.print(table)
     if not data["conflicts"]:
         console.print("[green]isolated:[/] no two environments share a database or a host directory")
