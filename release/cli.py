@@ -8,6 +8,7 @@ import sys
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -21,11 +22,13 @@ from release import render
 from release.cli_backup import app as backup_app
 from release.cli_common import EnvArg, JsonOpt, LockWaitOpt, YesOpt, context_of, emit, typed_confirmation
 from release.cli_daemon import daemon_command
+from release.cli_doctor import doctor_command
+from release.cli_init import init_command
 from release.clock import FixedClock
 from release.context import Context
 from release.deploy import DeployFailed, DeployReport, DeployRequest, deploy
 from release.errors import BadInput, ExitStatus, Refused, ReleaseError
-from release.guards import window_decision
+from release.guards import calendar_year, window_decision
 from release.isolation import comparison
 from release.log import setup_console, start_run_log
 from release.rollback import RollbackRequest, rollback
@@ -53,6 +56,15 @@ def _report(ctx: Context, operation: Callable[[], DeployReport]) -> None:
 
 app.add_typer(backup_app, name="backup")
 app.command("daemon")(daemon_command)
+app.command("init")(init_command)
+app.command("doctor")(doctor_command)
+
+
+def _print_version(value: bool) -> None:
+    """`release --version`: the installed package's version (what a bug report needs first)."""
+    if value:
+        typer.echo(f"release {package_version('release')}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -61,6 +73,9 @@ def options(
     inventory: Annotated[Path, typer.Option("--inventory", "-i", help="Inventory directory.")] = Path("inventory"),
     json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging and tracebacks.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """Options shared by every command."""
     ctx = typer_ctx.obj if isinstance(typer_ctx.obj, Context) else Context()
@@ -68,8 +83,6 @@ def options(
     typer_ctx.obj = ctx
     typer_ctx.call_on_close(ctx.close)
     setup_console(verbose)
-    if not inventory.is_dir():
-        raise BadInput(f"inventory directory {inventory} not found (use -i DIR)")
 
 
 @app.command("deploy")
@@ -203,22 +216,41 @@ def window_command(
     at: Annotated[
         str | None, typer.Option("--at", help='Wall time "YYYY-MM-DD HH:MM" in the window\'s timezone.')
     ] = None,
+    year: Annotated[
+        int | None,
+        typer.Option("--year", min=1, max=9999, help="List the year's days off and make-up workdays by source."),
+    ] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Is the release window open (now, or --at a time)? Why, and when it next opens and closes."""
 
     ctx = context_of(typer_ctx, json_output)
     environment = ctx.environment(env)
+    if year is not None:
+        if at is not None:
+            raise BadInput("give --at or --year, not both")
+        listing = calendar_year(environment, year)
+        emit(ctx, listing, lambda: render.calendar_year(render.stdout_console(), listing))
+        return
     if at is not None:
         policy = environment.inventory.window
-        zone = ZoneInfo(policy.timezone) if policy else ZoneInfo("UTC")
-        try:
-            moment = datetime.strptime(at, "%Y-%m-%d %H:%M").replace(tzinfo=zone)
-        except ValueError:
-            raise BadInput(f'--at {at!r}: use "YYYY-MM-DD HH:MM"') from None
-        ctx.clock = FixedClock(moment)
+        ctx.clock = FixedClock(_parse_at(at, ZoneInfo(policy.timezone) if policy else ZoneInfo("UTC")))
     data = window_decision(ctx, environment).to_json()
     emit(ctx, data, lambda: render.window_text(render.stdout_console(), env, data))
+
+
+AT_YEARS = range(1970, 9000)  # the window looks days ahead and back: near year 1 or 9999 datetime overflows
+
+
+def _parse_at(at: str, zone: ZoneInfo) -> datetime:
+    """`--at` as a time in the window's zone; years far from now are refused rather than overflowing."""
+    try:
+        moment = datetime.strptime(at, "%Y-%m-%d %H:%M").replace(tzinfo=zone)
+    except ValueError:
+        raise BadInput(f'--at {at!r}: use "YYYY-MM-DD HH:MM"') from None
+    if moment.year not in AT_YEARS:
+        raise BadInput(f"--at {at!r}: the year must be between {AT_YEARS.start} and {AT_YEARS.stop - 1}")
+    return moment
 
 
 @app.command("check-isolation")

@@ -12,9 +12,13 @@ import typer
 from release.context import Context
 from release.log import redactor
 
-EnvArg = Annotated[str, typer.Argument(help="Environment: the inventory file's name without .yml (prod, test).")]
+EnvArg = Annotated[
+    str, typer.Argument(metavar="ENV", help="Environment: the inventory file's name without .yml (prod, test).")
+]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-LockWaitOpt = Annotated[float, typer.Option("--lock-wait", help="Wait up to SECONDS for another deploy's lock.")]
+LockWaitOpt = Annotated[
+    float, typer.Option("--lock-wait", metavar="SECONDS", help="Wait up to SECONDS for another deploy's lock.")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from release.clock import Clock, SystemClock
-from release.inventory import Environment, load_environment
+from release.inventory import Environment, load_environment, require_inventory_dir
 from release.isolation import check_isolation
 from release.ledger import Ledger
 from release.log import redactor
@@ -37,7 +37,8 @@ class Context:
 
     @cached_property
     def ledger(self) -> Ledger:
-        """The ledger, opened on first use."""
+        """The ledger, opened on first use (it lives beside the inventory, which must be there)."""
+        require_inventory_dir(self.inventory_dir)
         return Ledger(self.settings.ledger_url_for(self.project_dir), self.clock)
 
     def close(self) -> None:

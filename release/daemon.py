@@ -1,15 +1,15 @@
-"""`release daemon`: every environment's `backup.schedule`, run by APScheduler, and no missed backup dropped.
+"""`release daemon`: every environment's scheduled jobs (backups, verifies), run by APScheduler, none dropped.
 
 APScheduler alone forgets a run missed while the daemon was down or the machine slept (a re-added job
-only looks forward). So the daemon also asks the catalog, at start and every minute: is the newest
-backup older than the schedule's last due time? Then that environment is backed up at once, and the
-log says why. `release daemon --once` is that check alone, for people who prefer cron.
+only looks forward). So the daemon also asks, at start and every minute, for every kind of job (see
+`release.jobs`): is its last run older than its schedule's last due time? Then it runs at once, and
+the log says why. `release daemon --once` is that check alone, for people who prefer cron.
 
-An environment with `backup.verify_schedule` also gets a verify job: at each due time it verifies its
-newest backup not verified yet (else its newest), in a scratch copy. Verify jobs have worker threads
-and a "running" set of their own, so a slow or failing verify never delays or blocks a backup; like
-backups, two verifies of one environment never overlap. A verify that fails marks that backup bad,
-so the next catch-up check no longer counts it as the last success and takes a fresh backup.
+Fire times are computed by `release.cron` (cron's day rule and daylight-saving behaviour), not by
+APScheduler's own CronTrigger. Each job has its worker thread, and a "running" set keyed by job, so a
+slow or failing verify never delays or blocks a backup, and two runs of one job never overlap. A
+verify that fails marks that backup bad, so the next catch-up check no longer counts it as the last
+success and takes a fresh backup.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from types import FrameType
@@ -30,76 +30,59 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
 from loguru import logger
 
 from release import lock as locks
-from release.backup.catalog import list_backups
 from release.backup.job import run_scheduled_backup
 from release.backup.prune import schedule_zone
 from release.backup.verify import run_scheduled_verify
 from release.clock import iso
 from release.context import Context
-from release.cron import cron_trigger, last_due
+from release.cron import CronSchedule, cron_schedule
 from release.errors import BadInput, Refused, ReleaseError
-from release.inventory import Environment, environment_names
+from release.inventory import Environment
+from release.jobs import BACKUP, KINDS, VERIFY, JobKind, RunFn, due_reason, record_run, scheduled_environments
 from release.ledger import controller_name
 
 DAEMON_LOCK = "__daemon__"  # a row in the ledger's locks table: one daemon per ledger
 CHECK_INTERVAL = 60.0  # seconds between catch-up checks: also how soon a wake-up from sleep is noticed
 TICK = 0.5  # seconds: how soon a stop signal is acted on
-RETRY_AFTER = 900.0  # seconds before a failed environment is caught up again: retry, but do not flood alerts
+RETRY_AFTER = 900.0  # seconds before a failed job is caught up again: retry, but do not flood alerts
 
-BackupFn = Callable[[Context, Environment], Any]
-VerifyFn = Callable[[Context, Environment], Any]
-
-
-def scheduled_environments(ctx: Context, key: str = "schedule") -> list[Environment]:
-    """Every environment of the inventory with a `backup.<key>` (schedule or verify_schedule), its cron
-    checked (file:line, exit 2)."""
-    found = []
-    for name in environment_names(ctx.inventory_dir):
-        env = ctx.environment(name)
-        spec = env.inventory.backup
-        cron = getattr(spec, key) if spec is not None else None
-        if not cron:
-            continue
-        try:
-            never = cron_trigger(cron, schedule_zone(env)).get_next_fire_time(None, ctx.clock.now()) is None
-        except ValueError as exc:
-            raise env.source.error(("backup", key), f"{cron!r} is not a cron schedule: {exc}") from None
-        if never:
-            raise env.source.error(("backup", key), f"{cron!r} never fires (no such date)")
-        if env.inventory.database is None:
-            raise env.source.error(("backup", key), f"a backup {key.replace('_', ' ')} needs a database block")
-        found.append(env)
-    return found
+BackupFn = RunFn
+VerifyFn = RunFn
 
 
-def last_success(ctx: Context, env: Environment) -> datetime | None:
-    """When the newest catalogued backup was taken: only complete dumps are catalogued, failures never."""
-    times = [datetime.fromisoformat(b.created_at) for b in list_backups(ctx.ledger, env.name) if not b.verify_error]
-    return max(times, default=None)
+@dataclass(frozen=True)
+class Job:
+    """One kind of job for one environment, and its schedule."""
+
+    kind: JobKind
+    env: Environment
+    schedule: CronSchedule
+
+    @property
+    def id(self) -> str:
+        """The scheduler's job id, "<kind>:<env>"."""
+        return f"{self.kind.name}:{self.env.name}"
 
 
-def due_reason(ctx: Context, env: Environment, now: datetime) -> str | None:
-    """Why `env` must be backed up now (its last backup is older than its last due time), or None."""
-    assert env.inventory.backup is not None and env.inventory.backup.schedule
-    cron = env.inventory.backup.schedule
-    due = last_due(cron, schedule_zone(env), now)
-    if due is None:
-        return None
-    last = last_success(ctx, env)
-    if last is None:
-        return f"no backup yet, and {cron!r} was due at {iso(due)}"
-    if last < due:
-        return f"the last backup ({iso(last)}) is older than the last due time of {cron!r} ({iso(due)})"
-    return None
+def scheduled_jobs(ctx: Context, kinds: tuple[JobKind, ...] = KINDS) -> list[Job]:
+    """Every (kind, environment) with a schedule, in kind order."""
+    jobs = []
+    for kind in kinds:
+        for env in scheduled_environments(ctx, kind):
+            cron = kind.cron(env)
+            assert cron is not None  # validated when the inventory loaded
+            jobs.append(Job(kind, env, cron_schedule(cron, schedule_zone(env))))
+    return jobs
 
 
-def due_environments(ctx: Context, environments: list[Environment]) -> list[tuple[Environment, str]]:
-    """The environments that missed a due backup, each with the reason (by ctx.clock)."""
+def due_jobs(ctx: Context, jobs: list[Job]) -> list[tuple[Job, str]]:
+    """The jobs that missed a due run, each with the reason (by ctx.clock)."""
     now = ctx.clock.now()
-    return [(env, why) for env in environments if (why := due_reason(ctx, env, now)) is not None]
+    return [(job, why) for job in jobs if (why := due_reason(ctx, job.kind, job.env, now)) is not None]
 
 
 @contextmanager
@@ -126,56 +109,61 @@ def daemon_lock(ctx: Context, command: str) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One backup the daemon ran: why, and how it ended."""
+    """One job the daemon ran: why, and how it ended."""
 
     env: str
     reason: str
-    backup_id: str | None = None
-    error: str | None = None
+    backup_id: str | None = None  # the backup taken, or verified
+    error: str | None = None  # the job failed (raised), or its verdict was bad
+    kind: str = BACKUP.name
+    ran: bool = True  # the job did its work (False: it raised, and will be retried)
 
     @property
     def ok(self) -> bool:
-        """The backup was taken and catalogued."""
+        """The job ran and found nothing wrong (a backup taken and catalogued, a verify passed)."""
         return self.error is None
 
     def to_json(self) -> dict[str, Any]:
         """As printed by `release daemon --once --json`."""
-        return {"env": self.env, "reason": self.reason, "ok": self.ok, "backup_id": self.backup_id, "error": self.error}
+        return {
+            "env": self.env,
+            "kind": self.kind,
+            "reason": self.reason,
+            "ok": self.ok,
+            "backup_id": self.backup_id,
+            "error": self.error,
+        }
 
 
-def backup_now(ctx: Context, env: Environment, reason: str, backup: BackupFn) -> Outcome:
-    """Run one backup; a failure is logged with the environment and error, and returned, never raised."""
+def run_job(ctx: Context, job: Job, reason: str) -> Outcome:
+    """Run one job; a failure is logged with the environment and error, and returned, never raised.
+
+    A kind whose runs the daemon records (verify) is recorded here, whatever its verdict."""
+    kind, env = job.kind, job.env
     try:
-        made = backup(ctx, env)
+        made = kind.run(ctx, env)
     except Exception as exc:
         expected = isinstance(exc, ReleaseError | OSError)  # anything else is a bug: keep its traceback
         error = str(exc) or type(exc).__name__
         logger.opt(exception=None if expected and not ctx.verbose else exc).error(
-            "backup of {env} ({why}) failed: {error}", env=env.name, why=reason, error=error
+            "{noun} of {env} ({why}) failed: {error}", noun=kind.noun, env=env.name, why=reason, error=error
         )
-        return Outcome(env.name, reason, error=error)
-    return Outcome(env.name, reason, backup_id=getattr(made, "id", None))
+        return Outcome(env.name, reason, error=error, kind=kind.name, ran=False)
+    record_run(ctx, kind, env, reason)
+    verdict = None if getattr(made, "ok", True) else str(getattr(made, "error", None) or "failed")
+    return Outcome(env.name, reason, backup_id=getattr(made, "id", None), error=verdict, kind=kind.name)
 
 
-def verify_now(ctx: Context, env: Environment, verify: VerifyFn) -> None:
-    """Run one scheduled verify; its verdict is recorded and alerted by `verify`, anything else is logged."""
-    try:
-        verify(ctx, env)
-    except Exception as exc:
-        expected = isinstance(exc, ReleaseError | OSError)  # anything else is a bug: keep its traceback
-        logger.opt(exception=None if expected and not ctx.verbose else exc).error(
-            "scheduled verify of {env} failed: {error}", env=env.name, error=str(exc) or type(exc).__name__
-        )
-
-
-def run_due(ctx: Context, backup: BackupFn = run_scheduled_backup) -> list[Outcome]:
-    """`--once`: back up every environment whose last backup is older than its last due time."""
-    environments = scheduled_environments(ctx)
+def run_due(
+    ctx: Context, backup: BackupFn = run_scheduled_backup, verify: VerifyFn = run_scheduled_verify
+) -> list[Outcome]:
+    """`--once`: run every job whose last run is older than its last due time (backups first)."""
+    jobs = scheduled_jobs(ctx, (replace(BACKUP, run=backup), replace(VERIFY, run=verify)))
     with daemon_lock(ctx, "daemon --once"):
         outcomes = []
-        for env, why in due_environments(ctx, environments):
-            logger.info("catch-up of {env}: {why}", env=env.name, why=why)
-            outcomes.append(backup_now(ctx, env, f"catch-up: {why}", backup))
+        for job, why in due_jobs(ctx, jobs):
+            logger.info("catch-up of {env}: {why}", env=job.env.name, why=why)
+            outcomes.append(run_job(ctx, job, f"catch-up: {why}"))
     return outcomes
 
 
@@ -186,9 +174,24 @@ class _ToLoguru(logging.Handler):
         logger.log(record.levelname, "scheduler: {}", record.getMessage())
 
 
+class CronTrigger(BaseTrigger):
+    """APScheduler's trigger protocol over a `release.cron` schedule (cron's DST and day rules)."""
+
+    __slots__ = ("schedule",)
+
+    def __init__(self, schedule: CronSchedule) -> None:
+        self.schedule = schedule
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        """After the previous fire time, or from `now` on (inclusive)."""
+        return self.schedule.get_next_fire_time(previous_fire_time, now)
+
+    def __str__(self) -> str:
+        return str(self.schedule)
+
+
 class Daemon:
-    """One cron job per scheduled environment (and per verify schedule), the catch-up check, and a clean
-    stop on SIGTERM/SIGINT."""
+    """One cron job per scheduled (kind, environment), the catch-up check, and a clean stop on SIGTERM/SIGINT."""
 
     def __init__(
         self,
@@ -199,28 +202,26 @@ class Daemon:
         verify: VerifyFn = run_scheduled_verify,
     ) -> None:
         self.ctx, self.check_interval, self.retry_after = ctx, check_interval, retry_after
-        self.verify = verify
-        self.environments = {env.name: env for env in scheduled_environments(ctx)}
-        self.verify_environments = {env.name: env for env in scheduled_environments(ctx, "verify_schedule")}
-        if not self.environments and not self.verify_environments:
+        self._signalled = False  # set by the signal handler, which must take no lock
+        self._stop = threading.Event()  # no new runs: seen by the worker threads
+        # the real backup waits for a deploy's lock, but not past a stop
+        run_backup = backup or partial(run_scheduled_backup, stop=self._stop)
+        kinds = (replace(BACKUP, run=run_backup), replace(VERIFY, run=verify))
+        self.jobs = {job.id: job for job in scheduled_jobs(ctx, kinds)}
+        if not self.jobs:
             raise BadInput(
                 f"no environment in {ctx.inventory_dir} has a backup.schedule or backup.verify_schedule: nothing to run"
             )
-        self._signalled = False  # set by the signal handler, which must take no lock
-        self._stop = threading.Event()  # no new backups: seen by the worker threads
-        # the real backup waits for a deploy's lock, but not past a stop
-        self.backup: BackupFn = backup or partial(run_scheduled_backup, stop=self._stop)
         self._guard = threading.Lock()  # over the three below, shared with the worker threads
-        self._running: set[str] = set()
-        self._verifying: set[str] = set()  # apart from _running: a verify never holds up a backup
-        self._failed: dict[str, float] = {}  # environment -> monotonic time of its last failed run
-        self._why: dict[str, str] = {}  # environment -> why its catch-up was asked for
+        self._running: set[str] = set()  # job ids: a verify running never holds up a backup
+        self._failed: dict[str, float] = {}  # job id -> monotonic time of its last failed run
+        self._why: dict[str, str] = {}  # job id -> why its catch-up was asked for
         self._held = ExitStack()  # the daemon lock, from start() to stop()
         # Nothing persistent: jobs are rebuilt from the inventory at every start, so there is nothing
         # to unpickle; one worker per job, so a hung dump (or verify) never delays another job.
         self.scheduler = BackgroundScheduler(
             jobstores={"default": MemoryJobStore()},
-            executors={"default": ThreadPoolExecutor(len(self.environments) + len(self.verify_environments))},
+            executors={"default": ThreadPoolExecutor(len(self.jobs))},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},  # late, never lost
             timezone=UTC,
         )
@@ -229,94 +230,69 @@ class Daemon:
             apscheduler_log.addHandler(_ToLoguru(logging.WARNING))
 
     def start(self) -> list[tuple[str, str]]:
-        """Take the daemon lock, schedule every environment, and start what was missed (returned)."""
+        """Take the daemon lock, schedule every job, and start what was missed (returned: env, why)."""
         self._held.enter_context(daemon_lock(self.ctx, "daemon"))
-        for name, env in self.environments.items():
-            assert env.inventory.backup is not None and env.inventory.backup.schedule
-            cron, zone = env.inventory.backup.schedule, schedule_zone(env)
-            self.scheduler.add_job(
-                self._scheduled, cron_trigger(cron, zone), args=[name], id=job_id(name), name=f"{cron} {zone}"
-            )
-        for name, env in self.verify_environments.items():
-            assert env.inventory.backup is not None and env.inventory.backup.verify_schedule
-            cron, zone = env.inventory.backup.verify_schedule, schedule_zone(env)
-            trigger = cron_trigger(cron, zone)
-            self.scheduler.add_job(
-                self._verify, trigger, args=[name], id=verify_job_id(name), name=f"verify {cron} {zone}"
-            )
+        for job in self.jobs.values():
+            label = "" if job.kind.name == BACKUP.name else f"{job.kind.name} "
+            name = f"{label}{job.schedule.spec.expr} {job.schedule.zone}"
+            self.scheduler.add_job(self._run, CronTrigger(job.schedule), args=[job.id], id=job.id, name=name)
         self.scheduler.start()
-        for job in self.scheduler.get_jobs():
-            logger.info("{job}: next run {at}", job=job.id, at=iso(job.next_run_time))
+        for scheduled in self.scheduler.get_jobs():
+            logger.info("{job}: next run {at}", job=scheduled.id, at=iso(scheduled.next_run_time))
         return self.check_catch_ups()
 
     def check_catch_ups(self) -> list[tuple[str, str]]:
-        """Run at once every environment that missed a due time (at start, after a sleep, after a failure)."""
+        """Run at once every job that missed a due time (at start, after a sleep, after a failure)."""
         started = []
         now = datetime.now(UTC)
-        for env, why in due_environments(self.ctx, list(self.environments.values())):
-            job = self.scheduler.get_job(job_id(env.name))
+        for job, why in due_jobs(self.ctx, list(self.jobs.values())):
+            scheduled = self.scheduler.get_job(job.id)
             with self._guard:
-                if env.name in self._running or (job.next_run_time and job.next_run_time <= now):
+                if job.id in self._running or (scheduled.next_run_time and scheduled.next_run_time <= now):
                     continue  # already on its way: asking again would only log a skipped run
-                if time.monotonic() - self._failed.get(env.name, -self.retry_after) < self.retry_after:
+                if time.monotonic() - self._failed.get(job.id, -self.retry_after) < self.retry_after:
                     continue  # failed a moment ago: retry later rather than alert every minute
-                self._why[env.name] = f"catch-up: {why}"
-            logger.warning("catch-up of {env} now: {why}", env=env.name, why=why)
+                self._why[job.id] = f"catch-up: {why}"
+            logger.warning("catch-up of {env} now: {why}", env=job.env.name, why=why)
             # the cron job itself runs it, so max_instances=1 covers scheduled and catch-up runs alike
-            job.modify(next_run_time=now)
-            started.append((env.name, why))
+            scheduled.modify(next_run_time=now)
+            started.append((job.env.name, why))
         return started
 
-    def _scheduled(self, name: str) -> None:
-        """The job: one backup of `name`, never two at once, none after a stop was asked for."""
+    def _run(self, job_id: str) -> None:
+        """The scheduler's callback: one run of a job, never two at once, none after a stop was asked for."""
+        job = self.jobs[job_id]
         with self._guard:
             if self._stop.is_set():
-                logger.info("not starting the backup of {env}: stopping", env=name)
+                logger.info("not starting the {noun} of {env}: stopping", noun=job.kind.noun, env=job.env.name)
                 return
-            if name in self._running:
-                logger.warning("backup of {env} skipped: the previous one is still running", env=name)
+            if job_id in self._running:
+                logger.warning(
+                    "{noun} of {env} skipped: the previous one is still running", noun=job.kind.noun, env=job.env.name
+                )
                 return
-            self._running.add(name)
-            reason = self._why.pop(name, "scheduled")
+            self._running.add(job_id)
+            reason = self._why.pop(job_id, "scheduled")
         outcome = None
         try:
-            outcome = backup_now(self.ctx, self.environments[name], reason, self.backup)
+            outcome = run_job(self.ctx, job, reason)
         finally:
             with self._guard:
-                self._running.discard(name)
-                if outcome is not None and outcome.ok:
-                    self._failed.pop(name, None)
+                self._running.discard(job_id)
+                if outcome is not None and outcome.ran:
+                    self._failed.pop(job_id, None)
                 else:
-                    self._failed[name] = time.monotonic()
-
-    def _verify(self, name: str) -> None:
-        """The verify job: one scheduled verify of `name`, never two at once, none after a stop was asked for."""
-        with self._guard:
-            if self._stop.is_set():
-                logger.info("not starting the verify of {env}: stopping", env=name)
-                return
-            if name in self._verifying:
-                logger.warning("verify of {env} skipped: the previous one is still running", env=name)
-                return
-            self._verifying.add(name)
-        try:
-            verify_now(self.ctx, self.verify_environments[name], self.verify)
-        finally:
-            with self._guard:
-                self._verifying.discard(name)
+                    self._failed[job_id] = time.monotonic()
 
     def stop(self) -> None:
-        """Start nothing new, let running backups and verifies finish (neither leaves anything behind), unlock."""
+        """Start nothing new, let running jobs finish (none leaves anything behind), unlock."""
         self._stop.set()
         try:
             if self.scheduler.running:
                 with self._guard:
                     running = sorted(self._running)
-                    verifying = sorted(self._verifying)
                 if running:
-                    logger.info("stopping: waiting for the backup of {envs} to finish", envs=", ".join(running))
-                if verifying:
-                    logger.info("stopping: waiting for the verify of {envs} to finish", envs=", ".join(verifying))
+                    logger.info("stopping: waiting for {jobs} to finish", jobs=", ".join(running))
                 self.scheduler.shutdown(wait=True)
         finally:
             self._held.close()
@@ -329,9 +305,8 @@ class Daemon:
         handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             self.start()
-            logger.info(
-                "daemon running for {envs}", envs=", ".join(sorted({*self.environments, *self.verify_environments}))
-            )
+            names = sorted({job.env.name for job in self.jobs.values()})
+            logger.info("daemon running for {envs}", envs=", ".join(names))
             wall, mono = self.ctx.clock.now(), time.monotonic()
             while not self._signalled:
                 time.sleep(TICK)
@@ -354,10 +329,10 @@ class Daemon:
 
 
 def job_id(env: str) -> str:
-    """The scheduler job of an environment."""
-    return f"backup:{env}"
+    """The scheduler job of an environment's backups."""
+    return f"{BACKUP.name}:{env}"
 
 
 def verify_job_id(env: str) -> str:
     """The scheduler job verifying an environment's backups."""
-    return f"verify:{env}"
+    return f"{VERIFY.name}:{env}"

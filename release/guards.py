@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
 from release.clock import iso
 from release.errors import BadInput, Refused
+from release.holidays import NO_FILES, HolidayFiles, load_holiday_files, year_listing
 from release.inventory import Environment
 from release.window import WindowDecision, allows_rollback, evaluate
 
@@ -27,10 +28,29 @@ def check_break_glass(text: str | None) -> None:
 def window_decision(ctx: Context, env: Environment, rollback: bool = False) -> WindowDecision:
     """The window's answer now, with its calendar warnings logged."""
     policy = env.inventory.window
-    decision = (allows_rollback if rollback else evaluate)(policy, ctx.clock.now())
+    decision = (allows_rollback if rollback else evaluate)(policy, ctx.clock.now(), holiday_files(env, rollback))
     for warning in decision.warnings:
         logger.warning(warning)
     return decision
+
+
+def holiday_files(env: Environment, rollback: bool = False) -> HolidayFiles:
+    """The project's holiday files, read only where they decide: a bad one never blocks a free rollback."""
+    policy = env.inventory.window
+    if policy is None or not policy.needs_holiday_files or (rollback and policy.rollback == "always"):
+        return NO_FILES
+    return load_holiday_files(env.project_dir, policy.holiday_files)
+
+
+def calendar_year(env: Environment, year: int) -> dict[str, Any]:
+    """`window ENV --year`: the year's days off and make-up workdays by source, warnings logged."""
+    policy = env.inventory.window
+    if policy is None:
+        raise BadInput(f"--year: {env.name} has no window block, so no calendar applies (it is never blocked)")
+    data = {"env": env.name, "calendar": policy.calendar, **year_listing(policy.days(holiday_files(env)), year)}
+    for warning in data["warnings"]:
+        logger.warning(warning)
+    return data
 
 
 def check_deploy_allowed(ctx: Context, env: Environment, request: DeployRequest) -> str | None:

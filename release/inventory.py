@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import io
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -19,10 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from release.backup.retention import RetentionPolicy
 from release.cron import cron_trigger
 from release.errors import BadInput
+from release.playbook.templating import TemplateFailed, render
 from release.secret_url import SecretUrl
 from release.validate import check_name
 from release.window import WindowPolicy
-from release.yamlsrc import Loc, YamlSource, load_yaml
+from release.yamlsrc import Loc, YamlSource, display_path, load_yaml, read_text, text_problem
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -105,7 +108,7 @@ def _cron(value: str | None) -> str | None:
         try:
             cron_trigger(value, UTC)
         except ValueError as exc:
-            raise ValueError(f'{value!r} is not a 5-field cron schedule ({exc}); e.g. "0 2 * * *"') from None
+            raise ValueError(f'{value!r} is not a usable cron schedule ({exc}); e.g. "0 2 * * *" or @daily') from None
     return value
 
 
@@ -137,11 +140,25 @@ class BackupSpec(Strict):
     @classmethod
     def _duration(cls, value: object) -> object:
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value) * 3600
+            return _bounded_seconds(value, 3600)
         match = DURATION.match(str(value).strip())
         if not match:
             raise ValueError(f"{value!r} is not a duration: write e.g. 26h, 90m or 2d")
-        return float(match.group(1)) * UNIT_SECONDS[match.group(2)]
+        return _bounded_seconds(float(match.group(1)), UNIT_SECONDS[match.group(2)])
+
+
+MAX_AGE_SECONDS = 3650 * 86400
+
+
+def _bounded_seconds(amount: float, unit: float) -> float:
+    """A duration in seconds, refusing what no timer can hold (a 400-digit number, .inf) as a ValueError."""
+    try:
+        seconds = float(amount) * unit
+    except OverflowError:
+        seconds = math.inf
+    if not math.isfinite(seconds) or seconds > MAX_AGE_SECONDS:
+        raise ValueError(f"{str(amount)[:20]!r} is longer than ten years: write e.g. 26h, 90m or 2d")
+    return seconds
 
 
 class Inventory(Strict):
@@ -212,8 +229,15 @@ class Environment:
         return path
 
 
+def require_inventory_dir(inventory_dir: Path) -> None:
+    """Commands check for the inventory when they need it, so `--help` and `init` work anywhere."""
+    if not inventory_dir.is_dir():
+        raise BadInput(f"inventory directory {inventory_dir} not found (use -i DIR, or `release init` to make one)")
+
+
 def environment_names(inventory_dir: Path) -> list[str]:
     """Every environment defined in the inventory directory (file names without .yml)."""
+    require_inventory_dir(inventory_dir)
     return sorted(p.stem for p in inventory_dir.glob("*.yml"))
 
 
@@ -227,6 +251,7 @@ def load_environment(inventory_dir: Path, name: str, require_variables: bool = T
         check_name(name, "environment name")
     except ValueError as exc:
         raise BadInput(str(exc)) from None
+    require_inventory_dir(inventory_dir)
     path = inventory_dir / f"{name}.yml"
     if not path.exists():
         known = ", ".join(environment_names(inventory_dir)) or "none"
@@ -241,17 +266,25 @@ def load_environment(inventory_dir: Path, name: str, require_variables: bool = T
     except ValidationError as exc:
         raise source.validation_error(exc) from None
     _check_references(inventory, source)
-    return Environment(name, inventory, source, inventory_dir.resolve().parent)
+    environment = Environment(name, inventory, source, inventory_dir.resolve().parent)
+    _check_templates(environment)
+    return environment
 
 
 def _variables(inventory_dir: Path) -> dict[str, str]:
     """The process environment over `.env` files (project dir, then inventory dir)."""
     merged: dict[str, str] = {}
     for candidate in (inventory_dir.parent / ".env", inventory_dir / ".env"):
-        if candidate.is_file():
-            merged.update({k: v for k, v in dotenv_values(candidate).items() if v is not None})
+        if os.path.lexists(candidate) and not candidate.is_dir():  # a virtualenv named .env is no dotenv file
+            merged.update(_dotenv(candidate))
     merged.update(os.environ)
     return merged
+
+
+def _dotenv(path: Path) -> dict[str, str]:
+    """One `.env` file, read as the inventory is: a regular UTF-8 file, or a one-line refusal."""
+    text = read_text(path, display_path(path))
+    return {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
 
 
 def _substitute(value: Any, loc: Loc, source: YamlSource, variables: dict[str, str], required: bool = True) -> Any:
@@ -267,6 +300,9 @@ def _substitute(value: Any, loc: Loc, source: YamlSource, variables: dict[str, s
                 return match.group(0)
             if name not in variables:
                 raise source.error(loc, f"${{{name}}} is not set: export it or add it to a .env file")
+            problem = text_problem(variables[name])
+            if problem:
+                raise source.error(loc, f"${{{name}}} {problem}, in the environment or a .env file")
             return variables[name]
 
         return ENV_REF.sub(replace, value)
@@ -288,3 +324,59 @@ def _check_references(inventory: Inventory, source: YamlSource) -> None:
     db = inventory.database
     if db and db.dump_via and db.dump_via not in inventory.hosts:
         raise source.error(("database", "dump_via"), f"{db.dump_via!r} is not a host of this inventory")
+
+
+SAMPLE_VERSION = "1.0.0"
+SAMPLE_RELEASE_ID = f"20000101T000000Z-{SAMPLE_VERSION}"
+HTTP_URL = re.compile(r"^https?://")
+MAX_NAME_BYTES = 255  # NAME_MAX of Linux file systems
+
+
+def _check_templates(env: Environment) -> None:
+    """Render every `{{ … }}` of the inventory once, for every host, with sample values.
+
+    A template that cannot render (`{{ 1/0 }}`, a typo) or renders to something unusable (a health URL
+    that is not http, an artifact name too long for a file system) is refused now, naming its own
+    line, rather than as a failed task in the middle of a deploy.
+    """
+    inv = env.inventory
+    artifact = _checked(env, ("artifact",), inv.artifact, {"version": SAMPLE_VERSION, "env": env.name, "app": inv.app})
+    if any(len(os.fsencode(part)) > MAX_NAME_BYTES for part in Path(str(artifact)).parts):
+        raise env.source.error(("artifact",), f"a file name longer than {MAX_NAME_BYTES} bytes (shorten it)")
+    for host in inv.hosts:
+        variables = _sample_variables(env, host)
+        for key in ("service", "health"):
+            block = getattr(inv, key)
+            for field, value in (block.model_dump() if block is not None else {}).items():
+                rendered = _checked(env, (key, field), value, variables)
+                if (key, field) == ("health", "url") and not HTTP_URL.match(str(rendered)):
+                    raise env.source.error((key, field), f"{rendered!r} must start with http:// or https://")
+
+
+def _checked(env: Environment, loc: Loc, value: Any, variables: dict[str, Any]) -> Any:
+    """`value` rendered, or the template's failure as an error at `loc` of the inventory."""
+    try:
+        rendered = render(value, variables)
+    except TemplateFailed as exc:
+        raise env.source.error(loc, str(exc)) from None
+    problem = text_problem(rendered) if isinstance(rendered, str) else None
+    if problem:
+        raise env.source.error(loc, f"the rendered text {problem}")
+    return rendered
+
+
+def _sample_variables(env: Environment, host: str) -> dict[str, Any]:
+    """What the templates see for `host` at run time (targets.host_variables), with a sample version."""
+    inv, spec = env.inventory, env.inventory.hosts[host]
+    deploy_to = env.deploy_to(host)
+    return {
+        "env": env.name,
+        "app": inv.app,
+        "version": SAMPLE_VERSION,
+        "release_id": SAMPLE_RELEASE_ID,
+        "release_path": f"{deploy_to}/releases/{SAMPLE_RELEASE_ID}",
+        "deploy_to": deploy_to,
+        "host": {"name": host, "address": spec.address or "localhost", "roles": list(spec.roles)},
+        "shared_paths": list(inv.shared_paths),
+        "keep_releases": inv.keep_releases,
+    }

@@ -120,6 +120,55 @@ def window_text(console: Console, env: str, data: dict[str, Any]) -> None:
         console.print(f"[yellow]warning:[/] {warning}")
 
 
+def calendar_year(console: Console, data: dict[str, Any]) -> None:
+    """A year's days off and make-up workdays, each with its source, to check against the notice."""
+    if data["known"]:
+        known = data["file"] or data["known_by"] or "calendar: none"
+        console.print(f"{data['env']}: calendar {data['year']}: plain days decided by {known}")
+    else:
+        console.print(f"{data['env']}: calendar {data['year']}: [red]no source knows this year[/]")
+    if data["days"]:
+        table = Table()
+        for column in ("date", "day", "kind", "name", "source"):
+            table.add_column(column, overflow="fold")
+        for day in data["days"]:
+            kind = "[green]off[/]" if day["kind"] == "off" else "[yellow]workday[/]"
+            source = day["file"] or day["source"]
+            table.add_row(day["date"], day["weekday"], kind, Text(day["name"] or ""), Text(source))
+        console.print(table)
+    else:
+        console.print("  no days off or make-up workdays listed")
+    for warning in data["warnings"]:
+        console.print(f"[yellow]warning:[/] {warning}")
+
+
+def doctor_table(console: Console, data: dict[str, Any]) -> None:
+    """One row per check; the fix beside what is not ok."""
+    table = Table()
+    for column in ("check", "status", "detail", "fix"):
+        table.add_column(column, overflow="fold")
+    colours = {"ok": "green", "warn": "yellow", "fail": "red"}
+    for check in data["checks"]:
+        status = f"[{colours[check['status']]}]{check['status']}[/]"
+        table.add_row(Text(check["name"]), status, Text(check["detail"]), Text(check["fix"]))
+    console.print(table)
+    counts = {s: sum(c["status"] == s for c in data["checks"]) for s in colours}
+    console.print(f"{counts['ok']} ok, {counts['warn']} warnings, {counts['fail']} failed")
+
+
+def init_text(console: Console, data: dict[str, Any]) -> None:
+    """What `release init` made, and the next steps."""
+    for name in data["files"]:
+        console.print(f"wrote {data['directory']}/{name}")
+    for name in data["folders"]:
+        console.print(f"made  {data['directory']}/{name}/")
+    console.print(
+        "next: edit inventory/test.yml and prod.yml (hosts, deploy_to, database), copy .env.example to .env "
+        "and fill it in, add each host's key to known_hosts (ssh-keyscan, then compare the fingerprint), "
+        "then run `release doctor test`."
+    )
+
+
 def isolation_table(console: Console, data: dict[str, Any]) -> None:
     """Each environment's database and host directories, then the verdict."""
     table = Table(title="environment isolation", title_justify="left")

@@ -7,7 +7,8 @@ answers "open or closed at this instant, and when does that change".
 How a calendar day D (in the policy timezone) contributes open time:
 
 * non-workday (weekend, public holiday, ``extra_holidays``): open all day;
-* workday (including make-up workdays 调休 and ``extra_workdays``): open from
+* workday (including make-up workdays 调休, ``extra_workdays`` and every date no
+  calendar source knows, see :mod:`release.holidays`): open from
   ``open`` until midnight, and the evening continues into the next morning;
 * every day's early morning, 00:00 until ``close``, is open when the window
   crosses midnight (``close <= open`` wall-clock, the usual 18:30 -> 08:00):
@@ -37,11 +38,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import chinese_calendar
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
+from release.holidays import NO_FILES, WEEKDAYS, Calendar, DayInfo, HolidayFiles
+
 HORIZON_DAYS = 400  # how far ahead next_open/next_close are searched
-_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # not strftime: locale-proof
 _DATE_RE = re.compile(r"^\d{4}-\d\d-\d\d$")  # date.fromisoformat alone also takes 20260301, 2026-W10-1
 _TIME_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
 _MACHINE_DEPENDENT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
@@ -111,6 +112,7 @@ class WindowPolicy(BaseModel):
     extra_workdays: list[date] = Field(default_factory=list)
     freeze: list[DateRange] = Field(default_factory=list)
     rollback: Literal["always", "window"] = "always"
+    holiday_files: list[str] = Field(default_factory=list)  # besides calendar/*.json, relative to the project
 
     @field_validator("timezone")
     @classmethod
@@ -150,8 +152,18 @@ class WindowPolicy(BaseModel):
     def _dates(cls, value: Any) -> Any:
         return [_parse_date(v) for v in value] if isinstance(value, (list, tuple)) else value
 
+    @field_validator("holiday_files")
+    @classmethod
+    def _paths(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not item.strip() or "\0" in item:
+                raise ValueError(f"{item!r} is not a path: give e.g. calendar/2027.json")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> WindowPolicy:
+        if self.holiday_files and self.calendar == "none":
+            raise ValueError("holiday_files needs calendar: cn (calendar: none has no holidays)")
         if self.open == self.close:
             raise ValueError(f"open and close are both {self.open:%H:%M}: a window needs a length")
         both = sorted(set(self.extra_holidays) & set(self.extra_workdays))
@@ -162,6 +174,15 @@ class WindowPolicy(BaseModel):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def needs_holiday_files(self) -> bool:
+        """Whether the decisions of this policy read holiday files (calendar: none never does)."""
+        return self.calendar == "cn"
+
+    def days(self, files: HolidayFiles = NO_FILES) -> Calendar:
+        """The calendar this policy decides by: the extras over ``files`` over chinese-calendar."""
+        return Calendar(files, frozenset(self.extra_holidays), frozenset(self.extra_workdays), self.calendar == "cn")
 
 
 @dataclass(frozen=True)
@@ -196,26 +217,32 @@ class WindowDecision:
 class _Day:
     workday: bool
     label: str  # "workday", "weekend (Sat 2026-11-28)", "public holiday (National Day, 2026-10-05)", ...
-    guessed: bool = False  # calendar cn did not know this date
+    guessed: bool = False  # no calendar source knew this date: treated as a workday
 
 
-def _classify(policy: WindowPolicy, day: date) -> _Day:
-    """Workday or not, and how to describe it; explicit overrides beat the library."""
-    stamp = f"{_WEEKDAYS[day.weekday()]} {day}"
+def _classify(calendar: Calendar, day: date) -> _Day:
+    """Workday or not (see :meth:`Calendar.day`), and how to describe it to the operator."""
+    return _Day((info := calendar.day(day)).workday, _label(info, day), guessed=not info.known)
+
+
+def _label(info: DayInfo, day: date) -> str:
+    """The day as the reason names it: "workday", "weekend (Sat …)", "public holiday (春节, …, file)"."""
+    stamp = f"{WEEKDAYS[day.weekday()]} {day}"
     weekend = day.weekday() >= 5
-    if day in policy.extra_holidays:
-        return _Day(False, f"holiday (extra_holidays, {day})")
-    if day in policy.extra_workdays:
-        return _Day(True, f"make-up workday ({stamp}, extra_workdays)" if weekend else "workday (extra_workdays)")
-    if policy.calendar == "none":
-        return _Day(True, "workday")
-    try:
-        holiday, name = chinese_calendar.get_holiday_detail(day)
-    except NotImplementedError:  # year outside the library's data: assume Monday-Friday
-        return _Day(not weekend, f"weekend ({stamp})" if weekend else "workday", guessed=True)
-    if holiday:
-        return _Day(False, f"public holiday ({name}, {day})" if name else f"weekend ({stamp})")
-    return _Day(True, f"make-up workday ({stamp})" if weekend else "workday")
+    listed = info.listed
+    source = listed.source if listed is not None else None
+    origin = f", {listed.file}" if listed is not None and listed.file else ""
+    if source == "extra_holidays":
+        return f"holiday (extra_holidays, {day})"
+    if source == "extra_workdays":
+        return f"make-up workday ({stamp}, extra_workdays)" if weekend else "workday (extra_workdays)"
+    if not info.workday:
+        return f"public holiday ({listed.name}, {day}{origin})" if listed and listed.name else f"weekend ({stamp})"
+    if weekend and listed is not None:
+        return f"make-up workday ({stamp}{origin})"
+    if weekend and not info.known:
+        return f"workday ({stamp}: no holiday data for {day.year})"
+    return "workday"
 
 
 def _exists(candidate: datetime) -> bool:
@@ -272,7 +299,9 @@ def _check_aware(at: datetime) -> None:
         raise ValueError(f"naive datetime {at.isoformat()}: pass an aware datetime (with a timezone)")
 
 
-def _walk(policy: WindowPolicy, today: date, now: datetime) -> tuple[list[list[datetime]], dict[date, _Day], datetime]:
+def _walk(
+    policy: WindowPolicy, calendar: Calendar, today: date, now: datetime
+) -> tuple[list[list[datetime]], dict[date, _Day], datetime]:
     """Merged open periods (UTC) from ``today`` on, the days consulted, and the horizon reached.
 
     Stops as soon as the period containing ``now`` (or the next one, when closed) is known to end,
@@ -283,7 +312,7 @@ def _walk(policy: WindowPolicy, today: date, now: datetime) -> tuple[list[list[d
     day = today
     for offset in range(HORIZON_DAYS + 1):
         day = today + timedelta(days=offset)
-        infos[day] = _classify(policy, day)
+        infos[day] = _classify(calendar, day)
         for start, end in _open_pieces(policy, day, infos[day]):
             if merged and merged[-1][1] >= start:
                 merged[-1][1] = max(merged[-1][1], end)
@@ -295,8 +324,11 @@ def _walk(policy: WindowPolicy, today: date, now: datetime) -> tuple[list[list[d
     return merged, infos, _localize(day + timedelta(days=1), time(0), policy.zone)
 
 
-def evaluate(policy: WindowPolicy | None, at: datetime) -> WindowDecision:
-    """Decide whether ``at`` (aware, any timezone) is inside the release window."""
+def evaluate(policy: WindowPolicy | None, at: datetime, holidays: HolidayFiles = NO_FILES) -> WindowDecision:
+    """Decide whether ``at`` (aware, any timezone) is inside the release window.
+
+    ``holidays`` is what the project's holiday files say (:func:`release.holidays.load_holiday_files`).
+    """
     _check_aware(at)
     if policy is None:
         return WindowDecision(True, NO_POLICY_REASON, at, None, None)
@@ -304,7 +336,8 @@ def evaluate(policy: WindowPolicy | None, at: datetime) -> WindowDecision:
     local = at.astimezone(zone)
     today = local.date()
     now = at.astimezone(UTC)  # compare in UTC: same-tzinfo comparisons ignore fold
-    merged, infos, horizon = _walk(policy, today, now)
+    calendar = policy.days(holidays)
+    merged, infos, horizon = _walk(policy, calendar, today, now)
 
     current = next((p for p in merged if p[0] <= now < p[1]), None)
     upcoming = next((p for p in merged if p[0] > now), None)
@@ -316,7 +349,7 @@ def evaluate(policy: WindowPolicy | None, at: datetime) -> WindowDecision:
         if moment is None:
             return f"not within {HORIZON_DAYS} days"
         day = moment.date()
-        word = {today: "today", today + timedelta(days=1): "tomorrow"}.get(day, f"{_WEEKDAYS[day.weekday()]} {day}")
+        word = {today: "today", today + timedelta(days=1): "tomorrow"}.get(day, f"{WEEKDAYS[day.weekday()]} {day}")
         return f"{moment:%H:%M} {word}" if time_first else f"{word} {moment:%H:%M}"
 
     clock = f"{local:%H:%M} {policy.timezone}"
@@ -339,20 +372,16 @@ def evaluate(policy: WindowPolicy | None, at: datetime) -> WindowDecision:
     # Warn only about guessed dates that shaped this answer: today through the last reported instant.
     last = max([today] + [m.date() for m in (next_open, next_close) if m is not None])
     guessed = sorted(d for d, i in infos.items() if d <= last and i.guessed)
-    warnings: tuple[str, ...] = ()
-    if guessed:
-        warnings = (
-            f"calendar cn does not know {_format_runs(guessed)}; assuming Monday-Friday workdays: "
-            "add extra_holidays/extra_workdays to the inventory",
-        )
+    years = sorted({d.year for d in guessed})
+    warnings = tuple(calendar.unknown_warning(y, _format_runs([d for d in guessed if d.year == y])) for y in years)
     return WindowDecision(current is not None, reason, local, next_open, next_close, warnings)
 
 
-def allows_rollback(policy: WindowPolicy | None, at: datetime) -> WindowDecision:
+def allows_rollback(policy: WindowPolicy | None, at: datetime, holidays: HolidayFiles = NO_FILES) -> WindowDecision:
     """Rollbacks repair an outage, so by default (``rollback: always``) the window never blocks them."""
     _check_aware(at)
     if policy is None:
         return evaluate(None, at)
     if policy.rollback == "always":
         return WindowDecision(True, ROLLBACK_REASON, at.astimezone(policy.zone), None, None)
-    return evaluate(policy, at)
+    return evaluate(policy, at, holidays)

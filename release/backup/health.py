@@ -16,7 +16,7 @@ from release.backup.prune import schedule_zone
 from release.backup.service import backup_file, storage_dir
 from release.clock import iso
 from release.context import Context
-from release.cron import cron_trigger
+from release.cron import cron_schedule
 from release.errors import OperationFailed
 from release.inventory import Environment
 
@@ -32,8 +32,8 @@ def backup_health(ctx: Context, env: Environment) -> dict[str, Any]:
     age = (now - datetime.fromisoformat(newest.created_at)).total_seconds() if newest else None
     max_age = spec.max_age if spec else DEFAULT_MAX_AGE
     next_run = None
-    if spec and spec.schedule:
-        next_run = cron_trigger(spec.schedule, schedule_zone(env)).get_next_fire_time(None, now)
+    if spec and spec.schedule:  # as the daemon will run it: cron's day rule and daylight-saving behaviour
+        next_run = cron_schedule(spec.schedule, schedule_zone(env)).next_fire(now)
     errors = failures(ctx, env)
     last_error = errors[-1] if errors else None
     return {

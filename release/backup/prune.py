@@ -63,7 +63,11 @@ def prune(ctx: Context, env: Environment, dry_run: bool = False) -> list[PruneLi
     """Plan retention for the environment and (unless `dry_run`) delete what the plan removes."""
     backups = list_backups(ctx.ledger, env.name)
     plan = plan_retention(
-        [candidate(b) for b in backups], policy_of(env), schedule_zone(env), protected_releases(ctx, env)
+        [candidate(b) for b in backups],
+        policy_of(env),
+        schedule_zone(env),
+        protected_releases(ctx, env),
+        now=ctx.clock.now(),
     )
     lines = []
     for backup, decision in zip(backups, plan, strict=True):

@@ -105,6 +105,10 @@ class Dumper(Protocol):
         """The suffix of the files `dump` writes (e.g. `.pgdump.zst`)."""
         ...
 
+    def client_tools(self) -> str:
+        """Which client tools dumps would use for this server; DumpFailed if none fits (for `doctor`)."""
+        ...
+
     def dump(self, target: Path, on_bytes: Callable[[int], None] | None = None) -> DumpResult:
         """Write `target` atomically (0600); on failure or interrupt leave neither it nor a temp file.
 

@@ -172,6 +172,11 @@ class MysqlDumper:
         """Who made the server."""
         return "mariadb" if "mariadb" in self.server_version().lower() else "mysql"
 
+    def client_tools(self) -> str:
+        """E.g. `/usr/bin/mariadb-dump (mariadb 10) locally, for server 10.11.6-MariaDB`."""
+        tool = pick(self.programs(), dumps=True, prefer=self.family(), where=self.runner.where)
+        return f"{tool.path} ({tool.family} {tool.major}) {self.runner.where}, for server {self.server_version()}"
+
     def table_counts(self) -> dict[str, int]:
         """Exact row counts per table when cheap (<= 200 tables, <= 2 GiB); else {}."""
         return self._counts(None, cheap_only=True)

@@ -179,6 +179,11 @@ class PostgresDumper:
         """The tool set to use with this server (checked before anything starts)."""
         return choose_client(server_major(self._server()[0]), self.clients(), self.runner.where)
 
+    def client_tools(self) -> str:
+        """E.g. `/usr/lib/postgresql/15/bin (15) for server 15.18`."""
+        client = self.client()
+        return f"{client.bindir} ({show(client.version)}) {self.runner.where}, for server {self.server_version()}"
+
     def table_counts(self) -> dict[str, int]:
         """Exact row counts per `schema.table` when cheap (<= 200 tables, <= 2 GiB); else {}."""
         return self._counts(None, cheap_only=True)

@@ -45,6 +45,11 @@ class SqliteDumper:
         """The SQLite library's version (there is no server)."""
         return sqlite3.sqlite_version
 
+    def client_tools(self) -> str:
+        """Python's own sqlite3 module: nothing to install; the file must be there."""
+        self._open(self.path, "ro").close()
+        return f"Python's sqlite3 (SQLite {sqlite3.sqlite_version}), for {self.path}"
+
     def _open(self, path: Path, mode: str) -> sqlite3.Connection:
         """Open an existing database; never create an empty one by mistake."""
         if not path.is_file():

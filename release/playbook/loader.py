@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from release.playbook.modules import MODULES
+from release.playbook.templating import TemplateFailed, check_syntax
 from release.yamlsrc import Loc, YamlSource, load_yaml
 
 TASK_KEYS = {"name", "when", "run_once", "tags"}
@@ -95,6 +96,8 @@ def _task(data: Any, loc: Loc, source: YamlSource) -> Task:
     when = data.get("when")
     if when is not None and not isinstance(when, str | bool):
         raise source.error(loc + ("when",), "when must be an expression such as: version != '1.0'")
+    if isinstance(when, str):
+        _check_syntax(when, loc + ("when",), source, expression=True)
     run_once = data.get("run_once", False)
     if not isinstance(run_once, bool):
         raise source.error(loc + ("run_once",), "run_once must be true or false")
@@ -131,6 +134,22 @@ def _check_args(module: str, args: dict[str, Any], loc: Loc, source: YamlSource)
         for name, spec in fields.items():
             if spec.is_required() and name not in args:
                 raise source.error(loc, f"{module} needs the argument {name!r}")
+        _check_syntax(args, loc, source)
+
+
+def _check_syntax(value: Any, loc: Loc, source: YamlSource, expression: bool = False) -> None:
+    """Every template parses at load time; its value needs a host, so it renders at run time."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_syntax(item, loc + (key,), source)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_syntax(item, loc + (index,), source)
+    elif isinstance(value, str):
+        try:
+            check_syntax(value, expression)
+        except TemplateFailed as exc:
+            raise source.error(loc, str(exc)) from None
 
 
 def _has_template(value: Any) -> bool:

@@ -23,8 +23,8 @@ from release import lock as locks
 from release.backup.catalog import Backup, list_backups
 from release.clock import FixedClock
 from release.context import Context
-from release.cron import cron_trigger, last_due
-from release.daemon import DAEMON_LOCK, Daemon, job_id, run_due, verify_job_id
+from release.cron import cron_schedule, cron_trigger, last_due
+from release.daemon import DAEMON_LOCK, CronTrigger, Daemon, job_id, run_due, verify_job_id
 from release.errors import OperationFailed
 from release.inventory import Environment
 from release.ledger import controller_name
@@ -32,6 +32,7 @@ from tests.support.project import Project, local_env
 
 DAILY = "0 2 * * *"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def at(text: str, zone: Any = UTC) -> datetime:
@@ -137,11 +138,22 @@ def daemon_holder(project: Project) -> tuple[int, str] | None:
         ("0 0 1 * 1", UTC, at("2026-11-25 12:00"), at("2026-11-23 00:00")),  # day OR weekday, like cron
         ("0 0 1 * 1", UTC, at("2026-12-01 12:00"), at("2026-12-01 00:00")),
         ("0 0 29 2 *", UTC, at("2026-11-24 12:00"), at("2024-02-29 00:00")),
-        ("0 0 31 2 *", UTC, at("2026-11-24 12:00"), None),
+        ("0 2 31 2 0", UTC, at("2026-11-24 12:00"), at("2026-02-22 02:00")),  # no Feb 31, but Feb's Sundays
+        ("0 0 29 2 */7", UTC, at("2026-11-24 12:00"), at("2004-02-29 00:00")),  # "*/7": Feb 29 AND a Sunday
+        ("@daily", BERLIN, at("2026-03-30 12:00", BERLIN), at("2026-03-30 00:00", BERLIN)),
+        ("30 2 * * *", BERLIN, at("2026-03-29 12:00", BERLIN), at("2026-03-29 03:00", BERLIN)),  # the gap: 03:00
     ],
 )
 def test_last_due(cron: str, zone: Any, now: datetime, expected: datetime | None) -> None:
     assert last_due(cron, zone, now) == expected
+
+
+@pytest.mark.parametrize("cron", ["0 0 31 2 *", "0 2 30 2 *", "0 0 31 4,6,9,11 *", "0 0 30-31 feb */2"])
+def test_last_due_of_a_schedule_that_never_fires_is_refused_at_once(cron: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="never fires"):
+        last_due(cron, UTC, at("2026-11-24 12:00"))
+    assert time.monotonic() - started < 0.1  # it took 2-3 s, and the daemon asked every minute
 
 
 def test_the_schedule_fires_a_backup_in_the_windows_timezone(project: Project) -> None:
@@ -251,7 +263,9 @@ def test_once_fails_with_exit_1_and_a_failure_is_no_success(project: Project) ->
     assert list((project.root / "backups" / "test").iterdir()) == []
 
 
-@pytest.mark.parametrize("cron", ["0 2 * *", "0 2 * * 8", "0 0 31 2 *"])  # 4 fields, no such weekday, no such day
+@pytest.mark.parametrize(
+    "cron", ["0 2 * *", "0 2 * * 8", "0 0 31 2 *", "0 2 30 2 *", "@reboot", "0 0 1 mar/0 *", "0 0 1 aug-jan *"]
+)  # 4 fields, no such weekday, no such day (twice), no boot here, a zero step, a range backwards
 def test_an_invalid_cron_is_a_file_line_error(project: Project, cron: str) -> None:
     path = add_env(project, "test", schedule=cron)
     line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "schedule:" in text)
@@ -365,7 +379,12 @@ def test_a_failing_verify_never_blocks_a_backup_and_never_overlaps(project: Proj
         verify_job.modify(next_run_time=datetime.now(UTC))
         wait_for(lambda: any(VERIFY in line and "maximum number of running instances" in line for line in logs))
         release.set()
-        wait_for(lambda: any("scheduled verify of test failed: the scratch server is on fire" in line for line in logs))
+        wait_for(
+            lambda: any(
+                "scheduled verify of test (" in line and "failed: the scratch server is on fire" in line
+                for line in logs
+            )
+        )
         assert calls == ["test"]
         assert daemon.check_catch_ups() == []  # a failed verify is no failed backup: nothing to catch up
     assert len(backups(daemon.ctx)) == 2
@@ -377,8 +396,9 @@ def test_a_daemon_with_only_a_verify_schedule_runs_it(project: Project) -> None:
     assert project.run("backup", "run", "test").code == 0
     daemon = Daemon(ctx)
     with started(daemon) as catch_ups:
-        assert catch_ups == [] and [job.id for job in daemon.scheduler.get_jobs()] == [verify_job_id("test")]
-        daemon.scheduler.get_job(verify_job_id("test")).modify(next_run_time=datetime.now(UTC))
+        assert [job.id for job in daemon.scheduler.get_jobs()] == [verify_job_id("test")]
+        # never verified, and 04:30 yesterday was due: caught up at once, as a backup would be
+        assert catch_ups == [("test", f"no scheduled verify yet, and {VERIFY!r} was due at 2026-11-23T04:30:00+00:00")]
         wait_for(lambda: backups(ctx)[0].verified_at is not None)
 
 
@@ -387,3 +407,108 @@ def test_a_verify_schedule_that_never_fires_is_a_file_line_error(project: Projec
     line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "verify_schedule:" in text)
     result = project.run("daemon")
     assert result.code == 2 and f"inventory/test.yml:{line}: backup.verify_schedule" in result.stderr, result.stderr
+
+
+def verify_runs(ctx: Context) -> list[dict[str, Any]]:
+    return [e for e in ctx.ledger.events_for("test") if e["kind"] == "verify-ran"]
+
+
+def test_a_verify_missed_while_the_daemon_was_down_is_caught_up(project: Project) -> None:
+    add_env(project, "test", schedule=None, backup={"schedule": DAILY, "verify_schedule": VERIFY})
+    first = Daemon(context(project, at("2026-11-24 03:00")))
+    with started(first) as catch_ups:
+        assert [why.split(",")[0] for _, why in catch_ups] == ["no backup yet"]  # nothing to verify yet
+        wait_for(lambda: len(backups(first.ctx)) == 1 and not first._running)
+        assert first.check_catch_ups() == [
+            ("test", f"no scheduled verify yet, and {VERIFY!r} was due at 2026-11-23T04:30:00+00:00")
+        ]
+        wait_for(lambda: len(verify_runs(first.ctx)) == 1 and not first._running)
+        assert backups(first.ctx)[0].verified_at is not None
+        assert first.check_catch_ups() == []
+    # down from 2026-11-24 03:00 to 2026-11-25 05:00: the verify of 11-24 04:30 (and the backup) missed
+    second = Daemon(context(project, at("2026-11-25 05:00")))
+    with started(second) as catch_ups:
+        assert (
+            "test",
+            "the last scheduled verify (2026-11-24T03:00:00+00:00) is older than the last due time of "
+            f"{VERIFY!r} (2026-11-25T04:30:00+00:00)",
+        ) in catch_ups
+        wait_for(lambda: len(verify_runs(second.ctx)) == 2 and not second._running)
+    third = Daemon(context(project, at("2026-11-25 05:00:10")))
+    with started(third) as catch_ups:
+        assert catch_ups == []
+
+
+def test_once_runs_a_due_verify_too(project: Project) -> None:
+    add_env(project, "test", schedule=None, backup={"verify_schedule": VERIFY})
+    project.clock = FixedClock(at("2026-11-24 03:00"))
+    made = project.run("backup", "run", "test", "--json")
+    assert made.code == 0, made.stderr
+    project.clock = FixedClock(at("2026-11-24 05:00"))
+    result = project.run("daemon", "--once", "--json")
+    assert result.code == 0, result.stderr
+    [ran] = result.json()
+    assert ran["kind"] == "verify" and ran["ok"] and ran["backup_id"] == made.json()["id"]
+    assert ran["reason"] == f"catch-up: no scheduled verify yet, and {VERIFY!r} was due at 2026-11-24T04:30:00+00:00"
+    again = project.run("daemon", "--once")
+    assert again.code == 0 and "nothing is due" in again.stdout
+
+
+# --------------------------------------------------------------------------- daylight saving
+
+SPRING = "2026-03-29 00:30"  # Europe/Berlin goes from 02:00 CET to 03:00 CEST this night
+
+
+@pytest.mark.parametrize(
+    ("cron", "start", "expected"),
+    [
+        # APScheduler 3's own CronTrigger answers 03-31, 04-06 and 05-01: a day, a week, a month lost
+        ("0 0 * * *", SPRING, ["2026-03-30T00:00:00+02:00", "2026-03-31T00:00:00+02:00"]),
+        ("0 0 * * 1", "2026-03-28 12:00", ["2026-03-30T00:00:00+02:00", "2026-04-06T00:00:00+02:00"]),
+        ("0 0 1 * *", "2026-03-28 12:00", ["2026-04-01T00:00:00+02:00", "2026-05-01T00:00:00+02:00"]),
+        # 02:30 does not exist that night: cron runs it at 03:00 CEST (APScheduler: 03:30 CEST)
+        ("30 2 * * *", SPRING, ["2026-03-29T03:00:00+02:00", "2026-03-30T02:30:00+02:00"]),
+        # the autumn night repeats 02:xx: a fixed-time job runs once (APScheduler: twice)
+        ("30 2 * * *", "2026-10-25 00:00", ["2026-10-25T02:30:00+02:00", "2026-10-26T02:30:00+01:00"]),
+    ],
+)
+def test_the_daemons_trigger_fires_as_cron_across_daylight_saving(cron: str, start: str, expected: list[str]) -> None:
+    trigger = CronTrigger(cron_schedule(cron, BERLIN))
+    first = trigger.get_next_fire_time(None, at(start, BERLIN))
+    assert first is not None
+    second = trigger.get_next_fire_time(first, first)  # how APScheduler asks after a run
+    assert [first.isoformat(), second.isoformat() if second else None] == expected
+
+
+def test_backup_status_shows_the_next_run_across_the_spring_change(project: Project) -> None:
+    add_env(project, "test", schedule="0 0 * * *", window={"timezone": "Europe/Berlin", "calendar": "none"})
+    project.clock = FixedClock(at(SPRING, BERLIN))
+    result = project.run("backup", "status", "test", "--json")
+    assert result.json()[0]["next_run"] == "2026-03-30T00:00:00+02:00", result.stderr
+
+
+# --------------------------------------------------------------------------- retention the daemon applies
+
+
+def test_prune_names_the_oldest_and_keep_within_rules(project: Project) -> None:
+    retention = {"keep_monthly": 3, "keep_within": "1d"}
+    add_env(project, "test", schedule=None, backup={"schedule": DAILY, "retention": retention})
+    for day in ("2026-11-05", "2026-11-20", "2026-12-01"):
+        project.clock = FixedClock(at(f"{day} 02:00"))
+        assert project.run("backup", "run", "test").code == 0
+    result = project.run("backup", "prune", "test", "--dry-run", "--json")
+    assert result.code == 0, result.stderr
+    assert [(row["created_at"][:10], row["keep"], row["reasons"]) for row in result.json()] == [
+        ("2026-12-01", True, ["keep_monthly 2026-12", "keep_within 1d"]),
+        ("2026-11-20", True, ["keep_monthly 2026-11"]),
+        ("2026-11-05", True, ["keep_monthly 2026-11 (oldest)"]),  # restic before 0.16 removed it
+    ]
+    assert "keep_monthly 2026-11 (oldest)" in project.run("backup", "prune", "test", "--dry-run").stdout
+
+
+def test_a_bad_keep_within_is_a_file_line_error(project: Project) -> None:
+    path = add_env(project, "test", schedule=None, backup={"schedule": DAILY, "retention": {"keep_within": "7x"}})
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "keep_within:" in text)
+    result = project.run("backup", "status", "test")
+    assert result.code == 2, result.stderr
+    assert f"inventory/test.yml:{line}: backup.retention.keep_within" in result.stderr and "7x" in result.stderr

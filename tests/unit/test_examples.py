@@ -1,4 +1,4 @@
-"""The shipped example inventories load (they are what people copy)."""
+"""The shipped example inventories load (`release init` writes them; people copy them)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def test_example_inventories_load(tmp_path: Path, name: str, monkeypatch: pytest
     monkeypatch.setenv("OA_TEST_DB_PASSWORD", "x" * 12)
     monkeypatch.setenv("OA_PROD_DB_PASSWORD", "y" * 12)
     (tmp_path / "inventory").mkdir()
-    shutil.copy(ROOT / "inventory" / f"{name}.yml.example", tmp_path / "inventory" / f"{name}.yml")
+    shutil.copy(ROOT / "release" / "skeleton" / "inventory" / f"{name}.yml", tmp_path / "inventory" / f"{name}.yml")
     env = load_environment(tmp_path / "inventory", name)
     assert env.inventory.app == "oa-portal" and env.inventory.database is not None
 

@@ -657,7 +657,7 @@ backup:
 @pytest.mark.parametrize(
     ("block", "line", "where", "gist"),
     [
-        ("  schedule: '0 2 * *'\n", 8, "backup.schedule", "is not a 5-field cron schedule"),
+        ("  schedule: '0 2 * *'\n", 8, "backup.schedule", "is not a usable cron schedule"),
         ("  max_age: soon\n", 8, "backup.max_age", "is not a duration"),
         ("  retention: {keep_daily: -1}\n", 8, "backup.retention.keep_daily", "greater than or equal to 0"),
         ("  retention: {keep_dayly: 3}\n", 8, "backup.retention.keep_dayly", "unknown key"),

@@ -20,11 +20,13 @@ from release.backup.retention import (
     Candidate,
     Decision,
     RetentionPolicy,
+    Within,
     _refuse_to_empty,
     plan_retention,
 )
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
 RELEASE = "20261124T190501Z-1.4.0"
 GONE = "remove: not kept by any rule"
 FAILED = "remove: failed backup"
@@ -47,7 +49,7 @@ def case(
     expected: dict[str, str],
     tz: str = "UTC",
     protected: tuple[str, ...] = (),
-    **policy: int,
+    **policy: int | str,
 ) -> Any:
     """One row: ``expected`` maps every backup id to its shown decision, in input order."""
     return pytest.param(backups, policy, tz, protected, expected, id=id)
@@ -153,13 +155,45 @@ CASES = [
          {"x1": f"keep: {NO_GOOD_REASON}", "x2": f"keep: {NO_GOOD_REASON}", "x3": "keep: pinned by hand"},
          keep_last=3, keep_daily=7),
     case("no-backups", [], {}, keep_last=3),
+    # restic 0.16: a period rule with slots left also keeps the oldest backup (before 0.16: o3 removed)
+    case("keep-monthly-keeps-the-oldest-while-slots-are-left",
+         [bk("o1", "2026-12-01T02:00Z"), bk("o2", "2026-11-20T02:00Z"), bk("o3", "2026-11-05T02:00Z")],
+         {"o1": "keep: keep_monthly 2026-12", "o2": "keep: keep_monthly 2026-11",
+          "o3": "keep: keep_monthly 2026-11 (oldest)"},
+         keep_monthly=3),
+    case("no-slot-left-no-oldest",
+         [bk("o1", "2026-12-01T02:00Z"), bk("o2", "2026-11-20T02:00Z"), bk("o3", "2026-11-05T02:00Z")],
+         {"o1": "keep: keep_monthly 2026-12", "o2": "keep: keep_monthly 2026-11", "o3": GONE},
+         keep_monthly=2),
+    # the oldest *good* backup: a failed one is no history worth keeping
+    case("the-oldest-is-the-oldest-good-one",
+         [bk("g1", "2026-11-24T02:00Z"), bk("g2", "2026-11-24T01:00Z"), bk("g3", "2026-11-23T23:00Z", ok=False)],
+         {"g1": "keep: keep_daily 2026-11-24", "g2": "keep: keep_daily 2026-11-24 (oldest)", "g3": FAILED},
+         keep_daily=7),
+    # 7d back from the newest (11-24 02:00), not from now; exactly 7d old is out, as in restic (After)
+    case("keep-within-from-the-newest",
+         [bk("w1", "2026-11-24T02:00Z"), bk("w2", "2026-11-20T02:00Z"), bk("w3", "2026-11-17T02:00:01Z"),
+          bk("w4", "2026-11-17T02:00Z"), bk("w5", "2026-11-01T02:00Z", ok=False)],
+         {"w1": "keep: keep_within 7d", "w2": "keep: keep_within 7d", "w3": "keep: keep_within 7d", "w4": GONE,
+          "w5": FAILED},
+         keep_within="7d"),
+    # Go's AddDate: 2026-03-31 minus one month is "02-31", which is 03-03
+    case("keep-within-months-as-restic-counts-them",
+         [bk("a", "2026-03-31T12:00Z"), bk("b", "2026-03-03T12:00:01Z"), bk("c", "2026-03-03T12:00Z")],
+         {"a": "keep: keep_within 1m", "b": "keep: keep_within 1m", "c": GONE},
+         keep_within="1m"),
+    case("keep-within-and-counts-or-ed",
+         [bk("k1", "2026-11-24T02:00Z"), bk("k2", "2026-11-23T02:00Z"), bk("k3", "2026-11-01T02:00Z"),
+          bk("k4", "2026-10-01T02:00Z")],
+         {"k1": "keep: keep_last 1; keep_within 2d", "k2": "keep: keep_within 2d", "k3": GONE, "k4": GONE},
+         keep_last=1, keep_within="2d"),
 ]
 # fmt: on
 
 
 @pytest.mark.parametrize(("backups", "policy", "tz", "protected", "expected"), CASES)
 def test_plan(
-    backups: list[Candidate], policy: dict[str, int], tz: str, protected: tuple[str, ...], expected: dict[str, str]
+    backups: list[Candidate], policy: dict[str, Any], tz: str, protected: tuple[str, ...], expected: dict[str, str]
 ) -> None:
     plan = plan_retention(backups, RetentionPolicy(**policy), ZoneInfo(tz), set(protected))
     assert {d.id: show(d) for d in plan} == expected
@@ -189,8 +223,18 @@ def test_adding_the_first_rule_is_not_monotonic() -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [{"keep_daily": -1}, {"keep_dayly": 7}, {"keep_last": True}, {"keep_weekly": "many"}],
-    ids=["negative", "unknown-key", "bool", "not-a-number"],
+    [
+        {"keep_daily": -1},
+        {"keep_dayly": 7},
+        {"keep_last": True},
+        {"keep_weekly": "many"},
+        *({"keep_within": bad} for bad in ("7", "d", "7x", "-7d", "1d2d", "0d", "7 d", "", True, 7)),
+    ],
+    ids=["negative", "unknown-key", "bool", "not-a-number"]
+    + [
+        f"within-{bad}"
+        for bad in ("no-unit", "no-number", "bad-unit", "negative", "twice", "zero", "space", "empty", "bool", "int")
+    ],
 )
 def test_policy_rejects(data: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
@@ -198,7 +242,7 @@ def test_policy_rejects(data: dict[str, Any]) -> None:
 
 
 def test_policy_defaults_to_no_rules() -> None:
-    assert RetentionPolicy().model_dump() == dict.fromkeys(RULES, 0)
+    assert RetentionPolicy().model_dump() == dict.fromkeys(RULES, 0) | {"keep_within": None}
     assert RetentionPolicy.model_validate({"keep_daily": 7}).keep_daily == 7
 
 
@@ -337,7 +381,8 @@ def test_independent_of_input_order_and_offsets(
 
 @given(backup_lists(), zones, st.sampled_from(RULES[1:]), st.integers(1, 6))
 def test_period_rule_matches_its_definition(backups: list[Candidate], tz: ZoneInfo, rule: str, count: int) -> None:
-    """ "The newest backup of each of the N most recent periods that have a (good) backup."""
+    """ "The newest backup of each of the N most recent periods that have a (good) backup", and the oldest
+    good backup while fewer than N periods have one (restic 0.16 and later)."""
     plan = plan_retention(backups, RetentionPolicy.model_validate({rule: count}), tz, ())
     by_rule = {d.id: r.split(" ", 1)[1] for d in plan for r in d.reasons if r.startswith(rule + " ")}
     label = {
@@ -357,4 +402,84 @@ def test_period_rule_matches_its_definition(backups: list[Candidate], tz: ZoneIn
             periods.setdefault(period, []).append(c)
     heads = {p: max(members, key=age_key) for p, members in periods.items()}
     recent = sorted(heads, key=lambda p: age_key(heads[p]), reverse=True)[:count]
-    assert by_rule == {heads[p].id: p for p in recent}
+    expected = {heads[p].id: p for p in recent}
+    oldest = min((c for c in backups if c.ok), key=age_key, default=None)
+    if oldest is not None and len(periods) < count and oldest.id not in expected:  # restic 0.16: periods left
+        expected[oldest.id] = f"{recent[-1]} (oldest)"
+    assert by_rule == expected
+
+
+def test_keep_within_is_written_as_restic_writes_it() -> None:
+    assert RetentionPolicy(keep_within="1Y2m3d4h").keep_within == "1y2m3d4h"
+    assert RetentionPolicy(keep_within="4h1y").keep_within == "1y4h"  # any order, as restic takes it
+    assert RetentionPolicy(keep_within=" 7d ").within == Within(days=7)
+
+
+def test_keep_within_ignores_a_backup_dated_in_the_future() -> None:
+    # restic measures from the newest snapshot that is not in the future: a clock far ahead must not
+    # make every real backup "old"
+    backups = [bk("future", "2027-06-01T02:00Z"), bk("now", "2026-11-24T02:00Z"), bk("old", "2026-11-10T02:00Z")]
+    plan = plan_retention(backups, RetentionPolicy(keep_within="7d"), ZoneInfo("UTC"), (), now=NOW)
+    assert [d.keep for d in plan] == [True, True, False]
+
+
+# --- restic's own test data (internal/data/snapshot_policy_test.go, testdata/policy_keep_snapshots_N) -----
+
+# fmt: off
+RESTIC_SNAPSHOTS = [
+    '14-09-01T10:20:30', '14-09-02T10:20:30', '14-09-05T10:20:30', '14-09-06T10:20:30', '14-09-08T10:20:30',
+    '14-09-09T10:20:30', '14-09-10T10:20:30', '14-09-11T10:20:30', '14-09-20T10:20:30', '14-09-22T10:20:30',
+    '14-08-08T10:20:30', '14-08-10T10:20:30', '14-08-12T10:20:30', '14-08-13T10:20:30', '14-08-13T10:20:30.1',
+    '14-08-15T10:20:30', '14-08-18T10:20:30', '14-08-20T10:20:30', '14-08-21T10:20:30', '14-08-22T10:20:30',
+    '14-10-01T10:20:30', '14-10-02T10:20:30', '14-10-05T10:20:30', '14-10-06T10:20:30', '14-10-08T10:20:30',
+    '14-10-09T10:20:30', '14-10-10T10:20:30', '14-10-11T10:20:30', '14-10-20T10:20:30', '14-10-22T10:20:30',
+    '14-11-08T10:20:30', '14-11-10T10:20:30', '14-11-12T10:20:30', '14-11-13T10:20:30', '14-11-13T10:20:30.1',
+    '14-11-15T10:20:30', '14-11-18T10:20:30', '14-11-20T10:20:30', '14-11-21T10:20:30', '14-11-22T10:20:30',
+    '15-09-01T10:20:30', '15-09-02T10:20:30', '15-09-05T10:20:30', '15-09-06T10:20:30', '15-09-08T10:20:30',
+    '15-09-09T10:20:30', '15-09-10T10:20:30', '15-09-11T10:20:30', '15-09-20T10:20:30', '15-09-22T10:20:30',
+    '15-08-08T10:20:30', '15-08-10T10:20:30', '15-08-12T10:20:30', '15-08-13T10:20:30', '15-08-13T10:20:30.1',
+    '15-08-15T10:20:30', '15-08-18T10:20:30', '15-08-20T10:20:30', '15-08-21T10:20:30', '15-08-22T10:20:30',
+    '15-10-01T10:20:30', '15-10-02T10:20:30', '15-10-05T10:20:30', '15-10-06T10:20:30', '15-10-08T10:20:30',
+    '15-10-09T10:20:30', '15-10-10T10:20:30', '15-10-11T10:20:30', '15-10-20T10:20:30', '15-10-22T10:20:30',
+    '15-10-22T10:20:30', '15-10-22T10:20:30', '15-10-22T10:20:30', '15-10-22T10:20:30', '15-11-08T10:20:30',
+    '15-11-10T10:20:30', '15-11-12T10:20:30', '15-11-13T10:20:30', '15-11-13T10:20:30.1', '15-11-15T10:20:30',
+    '15-11-18T10:20:30', '15-11-20T10:20:30', '15-11-21T10:20:30', '15-11-22T10:20:30', '16-01-01T01:02:03',
+    '16-01-01T01:03:03', '16-01-01T07:08:03', '16-01-03T07:02:03', '16-01-04T10:23:03', '16-01-04T11:23:03',
+    '16-01-04T12:23:03', '16-01-04T12:24:03', '16-01-04T12:28:03', '16-01-04T12:30:03', '16-01-04T16:23:03',
+    '16-01-05T09:02:03', '16-01-06T08:02:03', '16-01-07T10:02:03', '16-01-08T20:02:03', '16-01-09T21:02:03',
+    '16-01-12T21:02:03', '16-01-12T21:08:03', '16-01-18T12:02:03',
+]
+# (golden file N, policy, how many restic keeps, the oldest it keeps): the full lists are short for counts
+RESTIC_GOLDEN = [
+    (14, {"keep_monthly": 6}, 6, "14-11-22T10:20:30"),
+    (16, {"keep_yearly": 10}, 4, "14-08-08T10:20:30"),  # 3 years, and the oldest: "oldest yearly snapshot"
+    (17, {"keep_daily": 7, "keep_weekly": 2, "keep_monthly": 3, "keep_yearly": 10}, 11, "14-08-08T10:20:30"),
+    (21, {"keep_within": "1d"}, 1, "16-01-18T12:02:03"),
+    (23, {"keep_within": "7d"}, 3, "16-01-12T21:02:03"),
+    (25, {"keep_within": "1m14d"}, 19, "16-01-01T01:02:03"),
+    (26, {"keep_within": "1y1d1m"}, 63, "15-08-08T10:20:30"),
+    (28, {"keep_within": "2m2h"}, 23, "15-11-18T10:20:30"),
+    (29, {"keep_within": "1y2m3d3h"}, 68, "14-11-15T10:20:30"),
+]
+RESTIC_17_KEEPS = [
+    "16-01-18T12:02:03", "16-01-12T21:08:03", "16-01-09T21:02:03", "16-01-08T20:02:03", "16-01-07T10:02:03",
+    "16-01-06T08:02:03", "16-01-05T09:02:03", "15-11-22T10:20:30", "15-10-22T10:20:30", "14-11-22T10:20:30",
+    "14-08-08T10:20:30",
+]
+# fmt: on
+
+
+def restic_time(text: str) -> datetime:
+    return datetime.fromisoformat(f"20{text}+00:00")
+
+
+@pytest.mark.parametrize(
+    ("golden", "policy", "count", "oldest"), RESTIC_GOLDEN, ids=[f"restic-{g[0]}" for g in RESTIC_GOLDEN]
+)
+def test_restic_test_data(golden: int, policy: dict[str, Any], count: int, oldest: str) -> None:
+    backups = [Candidate(f"s{n:03d}", restic_time(t)) for n, t in enumerate(RESTIC_SNAPSHOTS)]
+    plan = plan_retention(backups, RetentionPolicy(**policy), ZoneInfo("UTC"), ())
+    kept = sorted((b.created_at for b, d in zip(backups, plan, strict=True) if d.keep), reverse=True)
+    assert (len(kept), kept[-1]) == (count, restic_time(oldest))
+    if golden == 17:
+        assert kept == [restic_time(t) for t in RESTIC_17_KEEPS]

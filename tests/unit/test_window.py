@@ -93,19 +93,22 @@ CASES = [
          "2026-03-03 00:00", ("until 00:00 tomorrow",), freeze=["2026-03-03"]),
     case("freeze-day-0030-closed", "2026-03-03 00:30", False, "2026-03-04 00:00",
          "2026-03-04 08:00", ("freeze 2026-03-03 ",), freeze=["2026-03-03"]),
-    # --- beyond the calendar library's data (2027): Monday-Friday fallback + warning
-    case("2027-monday-fallback-closed", "2027-01-04 10:00", False, "2027-01-04 18:30",
+    # --- beyond every calendar source (2027, no holiday file): a workday, weekends too, + warning
+    case("2027-monday-unknown-closed", "2027-01-04 10:00", False, "2027-01-04 18:30",
          "2027-01-05 08:00", ("workday 10:00 Asia/Shanghai",),
-         ("calendar cn does not know 2027-01-04..2027-01-05; assuming Monday-Friday workdays",)),
-    case("2027-saturday-fallback-open", "2027-01-09 10:00", True, "2027-01-11 18:30",
-         "2027-01-11 08:00", ("weekend (Sat 2027-01-09)",), ("2027-01-09..2027-01-11",)),
+         ("no holiday data for 2027 (2027-01-04..2027-01-05)", "add calendar/2027.json")),
+    case("2027-saturday-unknown-closed", "2027-01-09 10:00", False, "2027-01-09 18:30",
+         "2027-01-10 08:00", ("workday (Sat 2027-01-09: no holiday data for 2027) 10:00",),
+         ("2027-01-09..2027-01-10", "weekends too")),
+    case("2027-sunday-unknown-evening-open", "2027-01-10 19:00", True, "2027-01-11 18:30",
+         "2027-01-11 08:00", ("workday evening window",), ("2027-01-10..2027-01-11",)),
     case("2026-new-years-eve-warns-about-2027", "2026-12-31 20:00", True, "2027-01-01 18:30",
-         "2027-01-01 08:00", (), ("does not know 2027-01-01;",)),
+         "2027-01-01 08:00", (), ("no holiday data for 2027 (2027-01-01)",)),
     case("2027-extra-days-no-warning", "2027-01-04 10:00", True, "2027-01-05 18:30",
          "2027-01-05 08:00", ("holiday (extra_holidays, 2027-01-04), open all day",), (),
          extra_holidays=["2027-01-04"], extra_workdays=["2027-01-05"]),
     case("2027-extra-holiday-only-warns-for-others", "2027-01-04 10:00", True, ANY, ANY, (),
-         ("does not know 2027-01-05;",), extra_holidays=["2027-01-04"]),
+         ("(2027-01-05):",), extra_holidays=["2027-01-04"]),
     case("extra-holiday-overrides-library", "2026-11-24 10:00", True, ANY, "2026-11-25 08:00",
          ("holiday (extra_holidays, 2026-11-24)",), (), extra_holidays=["2026-11-24"]),
     case("extra-workday-overrides-holiday", "2026-10-05 10:00", False, "2026-10-05 18:30",
@@ -305,8 +308,9 @@ def test_to_json() -> None:
         "next_open": "2027-01-04T18:30:00+08:00",
         "next_close": "2027-01-05T08:00:00+08:00",
         "warnings": [
-            "calendar cn does not know 2027-01-04..2027-01-05; assuming Monday-Friday workdays: "
-            "add extra_holidays/extra_workdays to the inventory"
+            "no holiday data for 2027 (2027-01-04..2027-01-05): treated as workdays, weekends too "
+            "(after hours only); add calendar/2027.json (holiday-cn format), or list the days in "
+            "extra_holidays/extra_workdays"
         ],
     }
     assert evaluate(None, sh("2026-11-24 10:00")).to_json()["next_open"] is None
@@ -393,6 +397,11 @@ def test_unquoted_yaml_time_is_rejected_with_a_hint() -> None:
             id="contradiction",
         ),
         pytest.param({"opne": "18:30"}, "Extra inputs are not permitted", id="unknown-key"),
+        pytest.param({"holiday_files": [""]}, "is not a path", id="empty-holiday-file"),
+        pytest.param({"holiday_files": "calendar/2027.json"}, "valid list", id="holiday-files-not-a-list"),
+        pytest.param(
+            {"calendar": "none", "holiday_files": ["calendar/2027.json"]}, "needs calendar: cn", id="files-without-cn"
+        ),
     ],
 )
 def test_policy_validation_errors(fields: dict[str, Any], message: str) -> None:
