@@ -45,8 +45,13 @@ def resolve_artifact(env: Environment, version: str, override: Path | None) -> P
         except TemplateFailed as exc:
             raise env.source.error(("artifact",), str(exc)) from None
         path = env.project_dir / str(rendered)
-    if not path.exists():
-        raise BadInput(f"artifact {path} not found: build it first or give --artifact PATH")
+    try:
+        path.stat()
+    except FileNotFoundError:
+        raise BadInput(f"artifact {path} not found: build it first or give --artifact PATH") from None
+    except OSError as exc:  # a name too long, a loop of links, no permission: still the operator's input
+        shown = str(path) if len(str(path)) <= 200 else f"{str(path)[:200]}…"
+        raise BadInput(f"artifact {shown}: {exc.strerror or exc} (give --artifact PATH)") from None
     return path
 
 

@@ -184,6 +184,13 @@ def test_window_at_the_last_accepted_year_answers(project: Project) -> None:
     assert run(project, "window", "prod", "--at", "8999-12-31 23:59").code == 0
 
 
+@pytest.mark.parametrize("name", ["a" * 5000 + ".tar.gz", "loop.tar.gz"], ids=["too-long", "link-loop"])
+def test_an_artifact_path_that_cannot_be_a_file_is_bad_input(project: Project, name: str) -> None:
+    inventory_bytes(project, BASE.encode())
+    (project.root / "loop.tar.gz").symlink_to("loop.tar.gz")
+    refused(project, (*DRY_RUN, "--artifact", name), "artifact", "give --artifact PATH")
+
+
 def test_surrogate_from_the_environment_is_refused(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     # a non-UTF-8 byte in an exported variable reaches Python as a lone surrogate (surrogateescape)
     monkeypatch.setenv("RELEASE_TEST_ADDRESS", "10.0.0.\udcff")
