@@ -255,15 +255,15 @@ def storage_checks(ctx: Context, env: Environment) -> list[Check]:
     if env.inventory.database is not None:
         directory = storage_dir(env)
         checks.append(_writable(f"{env.name}: backup storage", directory))
-        existing = next((p for p in (directory, *directory.parents) if p.is_dir()), None)
-        if existing is not None:
+        existing = _nearest_existing(directory)
+        if existing.is_dir():
             checks.append(_space_check(f"{env.name}: backup space", str(existing), shutil.disk_usage(existing).free))
     return checks
 
 
 def _writable(name: str, directory: Path, also: Callable[[], object] | None = None) -> Check:
     """A directory that exists and can be written, or whose nearest parent can (it is made on first use)."""
-    existing = next((p for p in (directory, *directory.parents) if p.exists()), directory)
+    existing = _nearest_existing(directory)
     if not (existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)):
         return Check(name, "fail", f"{existing} is not a writable directory", f"make {directory} writable by you")
     if also is not None:
@@ -273,3 +273,8 @@ def _writable(name: str, directory: Path, also: Callable[[], object] | None = No
             return Check(name, "fail", f"{directory}: {exc}", "see the message above")
     made = "" if existing == directory else " (made on first use)"
     return Check(name, "ok", f"{directory} writable{made}")
+
+
+def _nearest_existing(directory: Path) -> Path:
+    """`directory`, else its nearest parent that exists (what is made on first use goes there)."""
+    return next((p for p in (directory, *directory.parents) if p.exists()), directory)

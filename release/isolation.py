@@ -167,15 +167,18 @@ def host_places(env: Environment) -> list[Place]:
 
 def conflicts(envs: list[Environment]) -> list[Conflict]:
     """Every pair of environments that shares a database or a host directory."""
+    ordered = sorted(envs, key=lambda e: e.name)
+    databases = {e.name: database_identity(e) for e in ordered}  # each identity once, not once per pair
+    places = {e.name: host_places(e) for e in ordered}
     found = []
-    for a, b in combinations(sorted(envs, key=lambda e: e.name), 2):
-        db_a, db_b = database_identity(a), database_identity(b)
+    for a, b in combinations(ordered, 2):
+        db_a, db_b = databases[a.name], databases[b.name]
         if db_a is not None and db_b is not None and db_a.same(db_b):
             found.append(Conflict(a.name, b.name, "database", db_a.show()))
         shared = {
             f"{pa.identity.show()}:{pa.path}"
-            for pa in host_places(a)
-            for pb in host_places(b)
+            for pa in places[a.name]
+            for pb in places[b.name]
             if pa.path == pb.path and pa.identity.same_machine(pb.identity)
         }
         found += [Conflict(a.name, b.name, "host", detail) for detail in sorted(shared)]
