@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Protocol
 
 
@@ -50,3 +50,21 @@ class FixedClock:
 def iso(moment: datetime | None) -> str | None:
     """ISO 8601 with offset, to the second, or None."""
     return moment.isoformat(timespec="seconds") if moment else None
+
+
+def local_zone() -> tzinfo:
+    """The controller's own timezone (TZ, else /etc/localtime): where an environment without a window lives."""
+    zone = datetime.now().astimezone().tzinfo
+    return zone if zone is not None else UTC
+
+
+def shown(moment: datetime | str | None, zone: tzinfo) -> str:
+    """A time for people: wall time in `zone` with its offset, to the minute ("2026-12-02 19:05 +08:00")."""
+    if moment is None or moment == "":
+        return "-"
+    at = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    if at.tzinfo is None:  # the ledger stores UTC; an old naive value is UTC too
+        at = at.replace(tzinfo=UTC)
+    local = at.astimezone(zone)
+    offset = local.strftime("%z")
+    return f"{local:%Y-%m-%d %H:%M} {offset[:3]}:{offset[3:]}"

@@ -16,14 +16,14 @@ from release.defaults import playbook_path
 from release.errors import BadInput, OperationFailed, Refused, ReleaseError
 from release.guards import check_deploy_allowed
 from release.hosts import Host, Outcome, q, run_parallel
-from release.inventory import Environment
+from release.inventory import Environment, template_variables
 from release.layout import artifact_store, cleanup_plan, read_store_state, release_path, switch_command
 from release.lock import deploy_lock
 from release.playbook.loader import Playbook, load_playbook
 from release.playbook.modules.base import RunState
-from release.playbook.runner import PlaybookRunner, Reporter, TaskFailed, TaskReport, release_hosts
+from release.playbook.runner import PlaybookRunner, Reporter, TaskFailed, TaskReport, check_templates, release_hosts
 from release.rollback_target import ledger_current
-from release.targets import build_hosts, host_variables
+from release.targets import build_hosts
 from release.validate import check_version, new_release_id, version_of
 
 T = TypeVar("T")
@@ -93,12 +93,17 @@ class DeployReport:
 
 
 def load_playbooks(env: Environment) -> tuple[Playbook, Playbook | None]:
-    """deploy.yml (required) and rollback.yml (optional) of the project."""
+    """deploy.yml (required) and rollback.yml (optional) of the project, every template rendered once."""
     deploy_path = playbook_path(env.project_dir, "deploy")
     if deploy_path is None:
         raise BadInput(f"{env.project_dir}/playbooks/deploy.yml not found")
     rollback_path = playbook_path(env.project_dir, "rollback")
-    return load_playbook(deploy_path), load_playbook(rollback_path) if rollback_path else None
+    books = load_playbook(deploy_path), load_playbook(rollback_path) if rollback_path else None
+    hosts = build_hosts(env)
+    for book in books:
+        if book is not None:
+            check_templates(book, hosts, lambda host: template_variables(env, host.name))
+    return books
 
 
 def deploy(ctx: Context, request: DeployRequest) -> DeployReport:
@@ -322,7 +327,7 @@ def run_rollback_playbook(
 
     def variables(host: Host) -> dict[str, Any]:
         target = targets[host.name]
-        return host_variables(env, host, version_of(target), target, release_path(host.deploy_to, target))
+        return template_variables(env, host.name, version_of(target), target)
 
     return PlaybookRunner(book, run, variables, progress).run_all(hosts)
 
@@ -347,7 +352,7 @@ def _cleanup(env: Environment, run: RunState, hosts: list[Host]) -> None:
 
 def _variables(env: Environment, run: RunState):  # type: ignore[no-untyped-def]
     def variables(host: Host) -> dict[str, Any]:
-        return host_variables(env, host, run.version, run.release_id, release_path(host.deploy_to, run.release_id))
+        return template_variables(env, host.name, run.version, run.release_id)
 
     return variables
 

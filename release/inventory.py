@@ -9,9 +9,10 @@ from __future__ import annotations
 import io
 import math
 import os
+import posixpath
 import re
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +20,7 @@ from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from release.backup.retention import RetentionPolicy
+from release.clock import local_zone
 from release.cron import cron_trigger
 from release.errors import BadInput
 from release.playbook.templating import TemplateFailed, render
@@ -220,6 +222,12 @@ class Environment:
             found += backup.alert_webhook.secret_parts()
         return found
 
+    @property
+    def zone(self) -> tzinfo:
+        """The one timezone this environment's times are shown and scheduled in: its window's, else the machine's."""
+        window = self.inventory.window
+        return window.zone if window is not None else local_zone()
+
     def deploy_to(self, host: str) -> str:
         """The host's deploy path: its own override or the environment's; local paths made absolute."""
         spec = self.inventory.hosts[host]
@@ -344,13 +352,42 @@ def _check_templates(env: Environment) -> None:
     if any(len(os.fsencode(part)) > MAX_NAME_BYTES for part in Path(str(artifact)).parts):
         raise env.source.error(("artifact",), f"a file name longer than {MAX_NAME_BYTES} bytes (shorten it)")
     for host in inv.hosts:
-        variables = _sample_variables(env, host)
-        for key in ("service", "health"):
-            block = getattr(inv, key)
-            for field, value in (block.model_dump() if block is not None else {}).items():
-                rendered = _checked(env, (key, field), value, variables)
-                if (key, field) == ("health", "url") and not HTTP_URL.match(str(rendered)):
-                    raise env.source.error((key, field), f"{rendered!r} must start with http:// or https://")
+        template_variables(env, host)
+
+
+def template_variables(
+    env: Environment, host: str, version: str = SAMPLE_VERSION, release_id: str = SAMPLE_RELEASE_ID
+) -> dict[str, Any]:
+    """What `{{ … }}` may use for `host` of `env`: sample values unless a run gives its own.
+
+    The inventory's `service` and `health` blocks are rendered first, so tasks see their final text;
+    a block that cannot render is an error at its own line of the inventory.
+    """
+    inv, spec = env.inventory, env.inventory.hosts[host]
+    deploy_to = env.deploy_to(host)
+    variables: dict[str, Any] = {
+        "env": env.name,
+        "app": inv.app,
+        "version": version,
+        "release_id": release_id,
+        "release_path": posixpath.join(deploy_to, "releases", release_id),
+        "deploy_to": deploy_to,
+        "host": {"name": host, "address": spec.address or "localhost", "roles": list(spec.roles)},
+        "shared_paths": list(inv.shared_paths),
+        "keep_releases": inv.keep_releases,
+    }
+    for key in ("service", "health"):
+        block = getattr(inv, key)
+        variables[key] = None if block is None else _rendered_block(env, key, block.model_dump(), variables)
+    return variables
+
+
+def _rendered_block(env: Environment, key: str, block: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
+    rendered = {field: _checked(env, (key, field), value, variables) for field, value in block.items()}
+    url = rendered.get("url") if key == "health" else None
+    if url is not None and not HTTP_URL.match(str(url)):
+        raise env.source.error((key, "url"), f"{url!r} must start with http:// or https://")
+    return rendered
 
 
 def _checked(env: Environment, loc: Loc, value: Any, variables: dict[str, Any]) -> Any:
@@ -363,20 +400,3 @@ def _checked(env: Environment, loc: Loc, value: Any, variables: dict[str, Any]) 
     if problem:
         raise env.source.error(loc, f"the rendered text {problem}")
     return rendered
-
-
-def _sample_variables(env: Environment, host: str) -> dict[str, Any]:
-    """What the templates see for `host` at run time (targets.host_variables), with a sample version."""
-    inv, spec = env.inventory, env.inventory.hosts[host]
-    deploy_to = env.deploy_to(host)
-    return {
-        "env": env.name,
-        "app": inv.app,
-        "version": SAMPLE_VERSION,
-        "release_id": SAMPLE_RELEASE_ID,
-        "release_path": f"{deploy_to}/releases/{SAMPLE_RELEASE_ID}",
-        "deploy_to": deploy_to,
-        "host": {"name": host, "address": spec.address or "localhost", "roles": list(spec.roles)},
-        "shared_paths": list(inv.shared_paths),
-        "keep_releases": inv.keep_releases,
-    }

@@ -1,13 +1,10 @@
-"""From an environment's inventory to Host objects, and the template variables of each host."""
+"""From an environment's inventory to Host objects."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from release.errors import BadInput
 from release.hosts import Host, LocalHost, SshHost, SshOptions
 from release.inventory import Environment
-from release.playbook.templating import TemplateFailed, render
 
 
 def build_hosts(env: Environment, limit: list[str] | None = None) -> list[Host]:
@@ -36,26 +33,3 @@ def build_hosts(env: Environment, limit: list[str] | None = None) -> list[Host]:
             SshHost(name=name, roles=list(spec.roles), deploy_to=deploy_to, address=str(spec.address), options=options)
         )
     return hosts
-
-
-def host_variables(env: Environment, host: Host, version: str, release_id: str, release_path: str) -> dict[str, Any]:
-    """What `{{ … }}` may use for this host; inventory blocks that hold templates are rendered first."""
-    inv = env.inventory
-    base: dict[str, Any] = {
-        "env": env.name,
-        "app": inv.app,
-        "version": version,
-        "release_id": release_id,
-        "release_path": release_path,
-        "deploy_to": host.deploy_to,
-        "host": {"name": host.name, "address": host.address, "roles": list(host.roles)},
-        "shared_paths": list(inv.shared_paths),
-        "keep_releases": inv.keep_releases,
-    }
-    for key in ("service", "health"):
-        block = getattr(inv, key)
-        try:
-            base[key] = render(block.model_dump(), base) if block is not None else None
-        except TemplateFailed as exc:
-            raise env.source.error((key,), str(exc)) from None
-    return base

@@ -17,7 +17,7 @@ from release.errors import BadInput, OperationFailed
 from release.hosts import CommandFailed, Host, run_parallel
 from release.playbook.loader import Play, Playbook, Task
 from release.playbook.modules import MODULES
-from release.playbook.modules.base import RunState, TaskContext
+from release.playbook.modules.base import ModuleArgs, RunState, TaskContext
 from release.playbook.templating import TemplateFailed, render, truth
 
 
@@ -57,6 +57,41 @@ class TaskFailed(OperationFailed):
 def select_hosts(play: Play, hosts: list[Host]) -> list[Host]:
     """The hosts a play targets: `all`, or those with the role."""
     return [h for h in hosts if play.hosts == "all" or play.hosts in h.roles or play.hosts == h.name]
+
+
+def task_arguments(playbook: Playbook, task: Task, context: dict[str, Any]) -> ModuleArgs | None:
+    """The task's arguments rendered and checked for one host, or None when its `when:` is false.
+
+    A template that fails or renders to an invalid argument is bad input at the task's own line.
+    """
+    try:
+        if task.when is not None and not truth(task.when, context):
+            return None
+    except TemplateFailed as exc:
+        raise playbook.source.error(task.loc + ("when",), str(exc)) from None
+    args = {}
+    for key, value in task.args.items():
+        try:
+            args[key] = render(value, context)
+        except TemplateFailed as exc:
+            raise playbook.source.error(task.loc + (task.module, key), str(exc)) from None
+    try:
+        return MODULES[task.module].Args.model_validate(args)
+    except ValidationError as exc:
+        raise playbook.source.validation_error(exc, task.loc + (task.module,)) from None
+
+
+def check_templates(playbook: Playbook, hosts: list[Host], variables: Callable[[Host], dict[str, Any]]) -> None:
+    """Render every task once for every host it targets, before anything changes.
+
+    Called with sample values (or the run's own), so `{{ 1/0 }}` or a typo in a variable name is
+    refused as bad input naming the playbook's line, not found as a failed task after hosts switched.
+    """
+    for play in playbook.plays:
+        for host in select_hosts(play, hosts):
+            context = variables(host)
+            for task in play.tasks:
+                task_arguments(playbook, task, context)
 
 
 def release_hosts(playbook: Playbook, hosts: list[Host]) -> list[Host]:
@@ -108,19 +143,11 @@ class PlaybookRunner:
 
     def _task_on(self, task: Task, host: Host) -> None:
         context = self.variables(host)
-        source = self.playbook.source
-        try:
-            if task.when is not None and not truth(task.when, context):
-                self.reports.append(TaskReport(host.name, task.name, "skipped", ["when: false"]))
-                return
-            args = render(task.args, context)
-        except TemplateFailed as exc:
-            raise source.error(task.loc, str(exc)) from None
+        parsed = task_arguments(self.playbook, task, context)
+        if parsed is None:
+            self.reports.append(TaskReport(host.name, task.name, "skipped", ["when: false"]))
+            return
         module = MODULES[task.module]
-        try:
-            parsed = module.Args.model_validate(args)
-        except ValidationError as exc:
-            raise source.validation_error(exc, task.loc + (task.module,)) from None
         self.reporter.step(host.name, task.name)
         steps = module.plan(parsed, TaskContext(self.run, host, context))
         lines = [step.description for step in steps]

@@ -6,6 +6,7 @@ that names the file at fault. Each of these gave a traceback, a hang or the wron
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import textwrap
@@ -273,3 +274,19 @@ def test_playbook_template_typo_is_refused_at_load(project: Project) -> None:
 def test_playbook_template_failing_at_run_time_names_the_playbook(project: Project) -> None:
     project.insert_task({"name": "Migrate", "shell": {"cmd": "./migrate {{ 1/0 }}"}})
     refused(project, DRY_RUN, "playbooks/deploy.yml:", "division by zero")
+
+
+def test_playbook_template_failing_after_the_switch_is_refused_before_anything_changes(project: Project) -> None:
+    project.insert_task({"name": "Warm up", "shell": {"cmd": "curl {{ host.adress }}"}}, before="Restart")
+    refused(project, ("deploy", "prod", "--version", "1.0.0", "--yes"), "playbooks/deploy.yml:", "adress")
+    assert not (project.root / "hosts" / "web1").exists()
+    history = run(project, "history", "prod", "--json")
+    assert history.code == 0 and json.loads(history.stdout) == [], history.stdout
+
+
+def test_rollback_playbook_template_is_rendered_at_load(project: Project) -> None:
+    (project.root / "playbooks").mkdir()
+    (project.root / "playbooks" / "rollback.yml").write_text(
+        "- hosts: all\n  tasks:\n    - name: Tell\n      shell: {cmd: \"echo {{ '%s' % () }}\"}\n"
+    )
+    refused(project, DRY_RUN, "playbooks/rollback.yml:4:", "tasks[0].shell.cmd")
