@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import json
 import os
 import posixpath
 import tarfile
@@ -86,19 +87,28 @@ def prepare_artifact(path: Path, cache_dir: Path, *, max_unpacked_mb: int | None
     size = path.stat().st_size
     limit = unpacked_limit(size, max_unpacked_mb)
     checked = cache_dir / "checked" / sha256
-    unpacked = _remembered_size(checked)
-    if unpacked is None:  # reading every tar entry costs ~0.6 s for 50 MB: once per artifact is enough
-        _write_atomically(checked, f"{check_members(path, limit)}\n")
-    elif unpacked > limit.size:
-        raise _too_big(path, unpacked, limit, exact=True)
-    return Artifact(path=path, sha256=sha256, size=size)
+    layout = _remembered(checked)
+    if layout is None:  # reading every tar entry costs ~0.6 s for 50 MB: once per artifact is enough
+        layout = inspect_members(path, limit)
+        _write_atomically(checked, json.dumps(layout._asdict()) + "\n")
+    elif layout.unpacked > limit.size:
+        raise _too_big(path, layout.unpacked, limit, exact=True)
+    return Artifact(path=path, sha256=sha256, size=size, strip=layout.strip, folder=layout.folder)
 
 
-def _remembered_size(marker: Path) -> int | None:
-    """The unpacked size a check recorded, or None: not checked (or by a version that kept no size)."""
+class Layout(NamedTuple):
+    """What a checked archive unpacks to: its size, and the one folder it is wrapped in (stripped)."""
+
+    unpacked: int
+    strip: int = 0  # leading name components to strip (tar --strip-components): `./oa-1.2.0/` is 2
+    folder: str | None = None
+
+
+def _remembered(marker: Path) -> Layout | None:
+    """What a check recorded, or None: not checked (or by a version that kept less)."""
     try:
-        return int(marker.read_text().strip())
-    except (OSError, ValueError):
+        return Layout(**json.loads(marker.read_text()))
+    except (OSError, ValueError, TypeError):  # TypeError: an older marker held only the size
         return None
 
 
@@ -157,7 +167,12 @@ def _hash_stream(stream: BinaryIO) -> str:
 
 
 def check_members(path: Path, limit: UnpackedLimit | None = None) -> int:
-    """Refuse an artifact that could reach outside the release once unpacked; return its unpacked size.
+    """Refuse an artifact that could reach outside the release once unpacked; return its unpacked size."""
+    return inspect_members(path, limit).unpacked
+
+
+def inspect_members(path: Path, limit: UnpackedLimit | None = None) -> Layout:
+    """Refuse an artifact that could reach outside the release once unpacked; say how it unpacks.
 
     Two passes. The first reads the archive once: each entry on its own, and the running size
     against `limit` (None: no limit), stopping as soon as it is passed, so a gzip bomb is not
@@ -169,11 +184,66 @@ def check_members(path: Path, limit: UnpackedLimit | None = None) -> int:
             index = _read_index(path, archive, limit)
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise BadInput(f"artifact {path} is not a readable .tar.gz: {exc}") from None
+    folder = _one_folder(index.entries)
+    if folder is not None:
+        index = _unwrapped(path, index, folder)
     for entry in index.entries:
         problem = _link_problem(entry, index.symlinks)
         if problem:
             raise _refused(path, entry.name, problem)
-    return index.unpacked
+    if folder is None:
+        return Layout(index.unpacked)
+    return Layout(index.unpacked, _strip_count(path, index.entries, folder), folder)
+
+
+def _one_folder(entries: list[_Entry]) -> str | None:
+    """The folder every entry sits in (a tar of `oa-1.2.0/…`, which would deploy as current/oa-1.2.0/), or None.
+
+    Such an artifact is unpacked without that folder, so `current/` holds the application itself.
+    """
+    tops = {entry.path.split("/", 1)[0] for entry in entries if entry.path != "."}
+    if len(tops) != 1:
+        return None
+    top = tops.pop()
+    inside = [entry for entry in entries if entry.path.startswith(f"{top}/")]
+    itself = [entry for entry in entries if entry.path == top]
+    if not inside or any(entry.symlink is not None or entry.hardlink is not None for entry in itself):
+        return None  # one file, or a link: nothing to unwrap
+    return top
+
+
+def _unwrapped(path: Path, index: _Index, folder: str) -> _Index:
+    """The index as it lands once `folder/` is stripped: links are checked against that, not the archive."""
+    prefix = f"{folder}/"
+
+    def strip(name: str) -> str:
+        return name[len(prefix) :] if name.startswith(prefix) else name
+
+    unwrapped = _Index(unpacked=index.unpacked)
+    for entry in index.entries:
+        if not entry.path.startswith(prefix):
+            continue  # the folder itself (and a `.` entry): not unpacked
+        if entry.hardlink is not None and not entry.hardlink.startswith(prefix):
+            raise _refused(path, entry.name, f"hard link to {entry.hardlink!r}, outside the folder {folder!r}")
+        hardlink = strip(entry.hardlink) if entry.hardlink is not None else None
+        unwrapped.entries.append(entry._replace(path=strip(entry.path), hardlink=hardlink))
+    unwrapped.symlinks = {strip(name): target for name, target in index.symlinks.items() if name.startswith(prefix)}
+    return unwrapped
+
+
+def _strip_count(path: Path, entries: list[_Entry], folder: str) -> int:
+    """How many leading name components `tar --strip-components` must drop: `./oa/x` is 2, `oa/x` is 1."""
+    counts = set()
+    for entry in entries:
+        parts = [part for part in entry.name.split("/") if part]
+        if folder in parts:
+            counts.add(parts.index(folder) + 1)
+    if len(counts) != 1:
+        raise BadInput(
+            f"artifact {path}: its one folder {folder!r} is named in more than one way (with and without ./): "
+            f"repack it, e.g. tar -C {folder} -czf ARTIFACT ."
+        )
+    return counts.pop()
 
 
 def _refused(path: Path, name: str, problem: str) -> BadInput:

@@ -10,17 +10,27 @@ from collections.abc import Callable
 from datetime import datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
 from loguru import logger
 from sqlalchemy.exc import SQLAlchemyError
+from typer.core import TyperArgument
 
 from release import lock as locks
 from release import render
 from release.cli_backup import app as backup_app
-from release.cli_common import EnvArg, JsonOpt, LockWaitOpt, YesOpt, context_of, emit, typed_confirmation
+from release.cli_common import (
+    EnvArg,
+    JsonOpt,
+    LockWaitOpt,
+    YesOpt,
+    confirm_change,
+    context_of,
+    emit,
+    typed_confirmation,
+)
 from release.cli_daemon import daemon_command
 from release.cli_doctor import doctor_command
 from release.cli_init import init_command
@@ -70,7 +80,9 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def options(
     typer_ctx: typer.Context,
-    inventory: Annotated[Path, typer.Option("--inventory", "-i", help="Inventory directory.")] = Path("inventory"),
+    inventory: Annotated[Path, typer.Option("--inventory", "-i", metavar="DIR", help="Inventory directory.")] = Path(
+        "inventory"
+    ),
     json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging and tracebacks.")] = False,
     version: Annotated[
@@ -89,27 +101,33 @@ def options(
 def deploy_command(
     typer_ctx: typer.Context,
     env: EnvArg,
-    version: Annotated[str, typer.Option("--version", help="The version to deploy, e.g. 1.4.0.")],
+    version: Annotated[str, typer.Option("--version", metavar="VERSION", help="The version to deploy, e.g. 1.4.0.")],
     artifact: Annotated[
-        Path | None, typer.Option(help="Artifact (.tar.gz or directory) instead of the inventory's pattern.")
+        Path | None,
+        typer.Option(metavar="PATH", help="Artifact (.tar.gz or directory) instead of the inventory's pattern."),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show per host what would be done; change nothing.")
     ] = False,
     limit: Annotated[
-        list[str] | None, typer.Option("--limit", help="Only these hosts (repeat, or comma-separated).")
+        list[str] | None, typer.Option("--limit", metavar="HOST", help="Only these hosts (repeat, or comma-separated).")
     ] = None,
-    reason: Annotated[str | None, typer.Option(help="Why this release; recorded in the ledger.")] = None,
+    reason: Annotated[
+        str | None, typer.Option(metavar="TEXT", help="Why this release; recorded in the ledger.")
+    ] = None,
     break_glass: Annotated[
         str | None,
-        typer.Option("--break-glass", help="Deploy outside the release window; the written REASON is recorded."),
+        typer.Option(
+            "--break-glass", metavar="REASON", help="Deploy outside the release window; the written REASON is recorded."
+        ),
     ] = None,
     lock_wait: LockWaitOpt = 0,
     wait_for_window: Annotated[
         bool, typer.Option("--wait-for-window", help="Outside the window: wait for it to open, then deploy.")
     ] = False,
     max_wait: Annotated[
-        float, typer.Option("--max-wait", min=0, help="Refuse --wait-for-window waits longer than HOURS.")
+        float,
+        typer.Option("--max-wait", min=0, metavar="HOURS", help="Refuse --wait-for-window waits longer than HOURS."),
     ] = 16,
     no_dump: Annotated[
         bool,
@@ -138,7 +156,7 @@ def deploy_command(
     )
     if not dry_run:
         start_run_log(ctx.project_dir, env, "deploy")
-        _confirm(ctx, env, yes, f"Deploy {version} to {env}?")
+        confirm_change(ctx, env, yes, f"Deploy {version} to {env}?", break_glass)
     _report(ctx, lambda: deploy(ctx, request))
 
 
@@ -147,11 +165,15 @@ def rollback_command(
     typer_ctx: typer.Context,
     env: EnvArg,
     to: Annotated[
-        str | None, typer.Option("--to", help="Roll back to this version (default: the previous release).")
+        str | None,
+        typer.Option("--to", metavar="VERSION", help="Roll back to this version (default: the previous release)."),
     ] = None,
-    reason: Annotated[str | None, typer.Option(help="Why; recorded in the ledger.")] = None,
+    reason: Annotated[str | None, typer.Option(metavar="TEXT", help="Why; recorded in the ledger.")] = None,
     break_glass: Annotated[
-        str | None, typer.Option("--break-glass", help="Roll back although the window (rollback: window) is closed.")
+        str | None,
+        typer.Option(
+            "--break-glass", metavar="REASON", help="Roll back although the window (rollback: window) is closed."
+        ),
     ] = None,
     with_db: Annotated[
         bool, typer.Option("--with-db", help="Also restore the database dump taken before the release being undone.")
@@ -164,7 +186,8 @@ def rollback_command(
     ctx = context_of(typer_ctx, json_output)
     start_run_log(ctx.project_dir, env, "rollback")
     if not with_db:  # --with-db asks its own, stronger question once it knows the dump
-        _confirm(ctx, env, yes, f"Roll back {env}" + (f" to {to}?" if to else " to the previous release?"))
+        question = f"Roll back {env}" + (f" to {to}?" if to else " to the previous release?")
+        confirm_change(ctx, env, yes, question, break_glass, rollback=True)
     request = RollbackRequest(env, to, reason, break_glass, lock_wait, with_db, typed_confirmation(ctx, env, yes))
     _report(ctx, lambda: rollback(ctx, request))
 
@@ -174,27 +197,33 @@ def status_command(typer_ctx: typer.Context, env: EnvArg, json_output: JsonOpt =
     """Per host: current version, release, reachability; the lock holder; the window."""
     ctx = context_of(typer_ctx, json_output)
     data = status(ctx, env)
-    emit(ctx, data, lambda: render.status_table(render.stdout_console(), data))
+    emit(ctx, data, lambda: render.status_table(render.stdout_console(), data, ctx.zone_of(env)))
 
 
 @app.command("history")
 def history_command(
     typer_ctx: typer.Context,
-    env: Annotated[str | None, typer.Argument(help="Only this environment.")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs.")] = 20,
+    env: Annotated[str | None, typer.Argument(metavar="ENV", help="Only this environment.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, metavar="N", help="How many runs.")] = 20,
     json_output: JsonOpt = False,
 ) -> None:
     """Releases and rollbacks from the ledger, newest first."""
     ctx = context_of(typer_ctx, json_output)
     runs = [run.to_json() for run in ctx.ledger.history(env, limit)]
-    emit(ctx, runs, lambda: render.history_table(render.stdout_console(), runs))
+
+    def table() -> None:  # each run's times in its environment's zone
+        render.history_table(render.stdout_console(), runs, {run["env"]: ctx.zone_of(run["env"]) for run in runs})
+
+    emit(ctx, runs, table)
 
 
 @app.command("unlock")
 def unlock_command(
     typer_ctx: typer.Context,
     env: EnvArg,
-    reason: Annotated[str, typer.Option("--reason", help="Why it is safe to clear the lock (recorded).")],
+    reason: Annotated[
+        str, typer.Option("--reason", metavar="TEXT", help="Why it is safe to clear the lock (recorded).")
+    ],
     force: Annotated[bool, typer.Option("--force", help="Clear a lock even if its process seems alive.")] = False,
     json_output: JsonOpt = False,
 ) -> None:
@@ -214,11 +243,14 @@ def window_command(
     typer_ctx: typer.Context,
     env: EnvArg,
     at: Annotated[
-        str | None, typer.Option("--at", help='Wall time "YYYY-MM-DD HH:MM" in the window\'s timezone.')
+        str | None,
+        typer.Option("--at", metavar='"YYYY-MM-DD HH:MM"', help="Wall time in the window's timezone (default: now)."),
     ] = None,
     year: Annotated[
         int | None,
-        typer.Option("--year", min=1, max=9999, help="List the year's days off and make-up workdays by source."),
+        typer.Option(
+            "--year", min=1, max=9999, metavar="YEAR", help="List the year's days off and make-up workdays by source."
+        ),
     ] = None,
     json_output: JsonOpt = False,
 ) -> None:
@@ -263,16 +295,6 @@ def check_isolation_command(typer_ctx: typer.Context, json_output: JsonOpt = Fal
         raise Refused("environments are not isolated:\n" + "\n".join(f"  {c['message']}" for c in data["conflicts"]))
 
 
-def _confirm(ctx: Context, env_name: str, yes: bool, question: str) -> None:
-    """Ask on a terminal for environments with a release window; never wait without a terminal."""
-    if yes or not ctx.interactive or ctx.json_output:
-        return
-    if ctx.environment(env_name).inventory.window is None:
-        return
-    if not typer.confirm(question, default=False):
-        raise typer.Abort()
-
-
 def _interrupt_on_sigterm() -> None:
     """SIGTERM behaves like Ctrl-C: switch back, record, release the lock, then exit."""
     if threading.current_thread() is threading.main_thread():
@@ -283,10 +305,23 @@ def _interrupt_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, handler)
 
 
+def _readable_help(command: Any) -> Any:
+    """Help that names what to type (`ENV`, `BACKUP_ID`), without Typer's type labels (`ENV <str>`).
+
+    Every option states its own metavar; an argument's name already is one, so its type label goes.
+    """
+    for param in command.params:
+        if isinstance(param, TyperArgument) and param.metavar:
+            param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
+    for sub in getattr(command, "commands", {}).values():
+        _readable_help(sub)
+    return command
+
+
 def main(argv: list[str] | None = None, context: Context | None = None) -> int:
     """Entry point: run the app and turn every error into one line and an exit code."""
     _interrupt_on_sigterm()
-    command = typer.main.get_command(app)
+    command = _readable_help(typer.main.get_command(app))
     verbose = any(arg in ("-v", "--verbose") for arg in (argv if argv is not None else sys.argv[1:]))
     try:
         # Non-standalone click returns the code of an Exit (Ctrl-C becomes Exit(130)) instead of raising it.

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from release import render
-from release.backup.catalog import get, list_backups, set_fields
+from release.backup.catalog import get, set_fields
 from release.backup.health import backup_health
 from release.backup.health import rescan as rescan_catalog
 from release.backup.job import run_scheduled_backup
-from release.backup.prune import prune
+from release.backup.prune import listed, pins, prune
 from release.backup.verify import verify_all
 from release.cli_common import EnvArg, JsonOpt, LockWaitOpt, YesOpt, context_of, emit, typed_confirmation
+from release.clock import shown
 from release.errors import BadInput, OperationFailed, Refused
 from release.inventory import environment_names
 from release.log import start_run_log
@@ -22,6 +23,8 @@ from release.restore import restore_run
 app = typer.Typer(
     help="Backups: run, list, restore, verify, prune, pin, unpin, status.", no_args_is_help=True, rich_markup_mode=None
 )
+
+PLAIN: dict[str, Any] = {"soft_wrap": True, "markup": False, "highlight": False}  # text as it is, on its line
 
 
 @app.command("run")
@@ -35,7 +38,15 @@ def run_command(
 
     ctx = context_of(typer_ctx, json_output)
     backup = run_scheduled_backup(ctx, ctx.environment(env), "manual", prune_after=False, lock_wait=lock_wait)
-    emit(ctx, backup.to_json(), lambda: ctx.console.print(f"backup {backup.id}: {backup.size} bytes -> {backup.path}"))
+
+    def human() -> None:
+        # one phrase per line, never wrapped by the console: a narrow terminal wraps it, we do not break it
+        ctx.console.print(f"backup {backup.id} ({backup.kind}, {render._size(backup.size)})", **PLAIN)
+        ctx.console.print(f"  path: {backup.path}", **PLAIN)
+        if backup.remote_path:
+            ctx.console.print(f"  remote copy: {backup.remote_path}", **PLAIN)
+
+    emit(ctx, backup.to_json(), human)
 
 
 @app.command("list")
@@ -54,15 +65,17 @@ def list_command(
     if rescan:
         added = rescan_catalog(ctx, environment)
         ctx.console.print(f"rescan: {len(added)} backup(s) added to the catalog")
-    rows = [b.to_json() for b in list_backups(ctx.ledger, env)]
-    emit(ctx, rows, lambda: render.backups_table(render.stdout_console(), rows))
+    rows = listed(ctx, environment)
+    emit(ctx, rows, lambda: render.backups_table(render.stdout_console(), rows, environment.zone))
 
 
 @app.command("restore")
 def restore_command(
     typer_ctx: typer.Context,
     env: EnvArg,
-    backup_id: Annotated[str, typer.Argument(help="The backup to restore (see: release backup list ENV).")],
+    backup_id: Annotated[
+        str, typer.Argument(metavar="BACKUP_ID", help="The backup to restore (see: release backup list ENV).")
+    ],
     lock_wait: LockWaitOpt = 0,
     yes: YesOpt = False,
     json_output: JsonOpt = False,
@@ -76,9 +89,8 @@ def restore_command(
     if backup is None:
         raise BadInput(f"no backup {backup_id!r} for {env} (see: release backup list {env})")
     confirm = typed_confirmation(ctx, env, yes)
-    warning = f"The database of {env} will be replaced by backup {backup.id} ({backup.created_at})."
-    if confirm is None:
-        raise Refused("restore overwrites the database and there is no terminal to confirm on: add --yes")
+    taken = shown(backup.created_at, environment.zone)
+    warning = f"The database of {env} will be replaced by backup {backup.id} (taken {taken})."
     if not confirm(warning + " Data written since then will be LOST."):
         raise Refused("restore cancelled: the environment name was not typed")
     safety = restore_run(ctx, environment, backup, lock_wait)
@@ -99,24 +111,33 @@ def prune_command(
     """Apply the retention policy (backup.retention); every backup is listed with the reason it stays or goes."""
 
     ctx = context_of(typer_ctx, json_output)
-    lines = prune(ctx, ctx.environment(env), dry_run)
+    environment = ctx.environment(env)
+    lines = prune(ctx, environment, dry_run)
     rows = [line.to_json() for line in lines]
-    emit(ctx, rows, lambda: render.prune_table(render.stdout_console(), rows, dry_run))
+    emit(ctx, rows, lambda: render.prune_table(render.stdout_console(), rows, dry_run, environment.zone))
 
 
 def _pin(typer_ctx: typer.Context, env: str, backup_id: str, pinned: bool, json_output: bool) -> None:
 
     ctx = context_of(typer_ctx, json_output)
-    ctx.environment(env)
-    if get(ctx.ledger, env, backup_id) is None:
+    environment = ctx.environment(env)
+    backup = get(ctx.ledger, env, backup_id)
+    if backup is None:
         raise BadInput(f"no backup {backup_id!r} for {env} (see: release backup list {env})")
     set_fields(ctx.ledger, backup_id, pinned=pinned)
+    backup.pinned = pinned
     word = "pinned" if pinned else "unpinned"
     ctx.ledger.add_event(env, f"backup-{word}", ctx.operator, f"{word} {backup_id}")
-    emit(ctx, {"id": backup_id, "pinned": pinned}, lambda: ctx.console.print(f"{word} {backup_id}"))
+    by = pins(ctx, environment, [backup])[backup_id]  # unpinned by hand, its release may still keep it
+    still = f" (still pinned by {by})" if by and not pinned else ""
+    emit(
+        ctx,
+        {"id": backup_id, "pinned": pinned, "pinned_by": by},
+        lambda: ctx.console.print(f"{word} {backup_id}{still}", **PLAIN),
+    )
 
 
-BackupIdArg = Annotated[str, typer.Argument(help="The backup id (see: release backup list ENV).")]
+BackupIdArg = Annotated[str, typer.Argument(metavar="BACKUP_ID", help="The backup id (see: release backup list ENV).")]
 
 
 @app.command("pin")
@@ -134,7 +155,9 @@ def unpin_command(typer_ctx: typer.Context, env: EnvArg, backup_id: BackupIdArg,
 @app.command("status")
 def status_command(
     typer_ctx: typer.Context,
-    env: Annotated[str | None, typer.Argument(help="Only this environment (default: all with a database).")] = None,
+    env: Annotated[
+        str | None, typer.Argument(metavar="ENV", help="Only this environment (default: all with a database).")
+    ] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Per environment: last success, its age, next run, last error. Exit 1 if a backup is older than max_age."""
@@ -143,7 +166,8 @@ def status_command(
     names = [env] if env else environment_names(ctx.inventory_dir)
     environments = [ctx.environment(name) for name in names]
     rows = [backup_health(ctx, e) for e in environments if e.inventory.database is not None]
-    emit(ctx, rows, lambda: render.backup_health_table(render.stdout_console(), rows))
+    zones = {e.name: e.zone for e in environments}  # each row in its own environment's zone
+    emit(ctx, rows, lambda: render.backup_health_table(render.stdout_console(), rows, zones))
     stale = [row["env"] for row in rows if row["stale"]]
     if stale:
         raise OperationFailed(f"backups too old (or missing) for: {', '.join(stale)}")
@@ -153,7 +177,9 @@ def status_command(
 def verify_command(
     typer_ctx: typer.Context,
     env: EnvArg,
-    backup_id: Annotated[str | None, typer.Argument(help="Only this backup (default: all, newest first).")] = None,
+    backup_id: Annotated[
+        str | None, typer.Argument(metavar="BACKUP_ID", help="Only this backup (default: all, newest first).")
+    ] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Check each backup's sha256, restore it into a scratch database, compare row counts; exit 1 if one fails."""

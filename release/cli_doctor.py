@@ -13,7 +13,7 @@ from release.doctor import doctor, failed, to_json
 
 def doctor_command(
     typer_ctx: typer.Context,
-    env: Annotated[str | None, typer.Argument(metavar="[ENV]", help="Only this environment (default: all).")] = None,
+    env: Annotated[str | None, typer.Argument(metavar="ENV", help="Only this environment (default: all).")] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Check tools, host keys, hosts, clocks, free space, database, ledger and storage; exit 1 if one fails."""

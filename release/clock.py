@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Protocol
+from zoneinfo import ZoneInfo
+
+import tzlocal
 
 
 class Clock(Protocol):
@@ -53,9 +57,16 @@ def iso(moment: datetime | None) -> str | None:
 
 
 def local_zone() -> tzinfo:
-    """The controller's own timezone (TZ, else /etc/localtime): where an environment without a window lives."""
-    zone = datetime.now().astimezone().tzinfo
-    return zone if zone is not None else UTC
+    """The controller's own timezone (TZ, else /etc/localtime): where an environment without a window lives.
+
+    A named zone (tzlocal), not today's offset, so a schedule and a time shown follow summer time.
+    """
+    name = os.environ.get("TZ", "").lstrip(":")  # read each time: tzlocal caches, a test or a shell changes it
+    try:
+        return ZoneInfo(name) if name else tzlocal.get_localzone()
+    except (LookupError, ValueError, OSError):  # a POSIX rule such as CST-8: today's offset is all there is
+        zone = datetime.now().astimezone().tzinfo
+        return zone if zone is not None else UTC
 
 
 def shown(moment: datetime | str | None, zone: tzinfo) -> str:

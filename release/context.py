@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from functools import cached_property
 from pathlib import Path
 
 from rich.console import Console
 
-from release.clock import Clock, SystemClock
+from release.clock import Clock, SystemClock, local_zone
+from release.errors import ReleaseError
 from release.inventory import Environment, load_environment, require_inventory_dir
 from release.isolation import check_isolation
 from release.ledger import Ledger
@@ -29,6 +31,7 @@ class Context:
     clock: Clock = field(default_factory=SystemClock)
     console: Console = field(default_factory=lambda: Console(stderr=True))
     interactive: bool = field(default_factory=lambda: sys.stdin.isatty())
+    _zones: dict[str, tzinfo] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def project_dir(self) -> Path:
@@ -40,6 +43,11 @@ class Context:
         """The ledger, opened on first use (it lives beside the inventory, which must be there)."""
         require_inventory_dir(self.inventory_dir)
         return Ledger(self.settings.ledger_url_for(self.project_dir), self.clock)
+
+    def runs_started(self) -> int:
+        """How many runs this invocation has started so far (0 while the ledger is not even open)."""
+        ledger = self.__dict__.get("ledger")
+        return len(ledger.started) if isinstance(ledger, Ledger) else 0
 
     def close(self) -> None:
         """Close the ledger if it was opened: SQLite folds its write-ahead log back in now, not at exit."""
@@ -56,8 +64,22 @@ class Context:
         """Load an environment, register its secrets for masking, and refuse it if not isolated."""
         env = load_environment(self.inventory_dir, name)
         redactor.add(*env.secrets)
+        self._zones[name] = env.zone
         check_isolation(env, self.inventory_dir)
         return env
+
+    def zone_of(self, name: str) -> tzinfo:
+        """The zone an environment's times are shown in (`Environment.zone`).
+
+        For a history row whose environment's inventory is gone or broken: the machine's zone, so
+        that reading the record never fails on the inventory.
+        """
+        if name not in self._zones:
+            try:
+                self._zones[name] = load_environment(self.inventory_dir, name).zone
+            except (ReleaseError, OSError):
+                self._zones[name] = local_zone()
+        return self._zones[name]
 
     def progress(self, hosts: list[str], title: str) -> LiveProgress | LogProgress:
         """A live table on a terminal, log lines otherwise."""

@@ -35,7 +35,6 @@ from loguru import logger
 
 from release import lock as locks
 from release.backup.job import run_scheduled_backup
-from release.backup.prune import schedule_zone
 from release.backup.verify import run_scheduled_verify
 from release.clock import iso
 from release.context import Context
@@ -75,7 +74,7 @@ def scheduled_jobs(ctx: Context, kinds: tuple[JobKind, ...] = KINDS) -> list[Job
         for env in scheduled_environments(ctx, kind):
             cron = kind.cron(env)
             assert cron is not None  # validated when the inventory loaded
-            jobs.append(Job(kind, env, cron_schedule(cron, schedule_zone(env))))
+            jobs.append(Job(kind, env, cron_schedule(cron, env.zone)))
     return jobs
 
 

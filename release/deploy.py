@@ -22,6 +22,7 @@ from release.lock import deploy_lock
 from release.playbook.loader import Playbook, load_playbook
 from release.playbook.modules.base import RunState
 from release.playbook.runner import PlaybookRunner, Reporter, TaskFailed, TaskReport, check_templates, release_hosts
+from release.refusals import Attempt, operator_reason, refusals_recorded
 from release.rollback_target import ledger_current
 from release.targets import build_hosts
 from release.validate import check_version, new_release_id, version_of
@@ -107,7 +108,24 @@ def load_playbooks(env: Environment) -> tuple[Playbook, Playbook | None]:
 
 
 def deploy(ctx: Context, request: DeployRequest) -> DeployReport:
-    """Deploy a version to an environment; on failure switch back and raise DeployFailed (exit 1)."""
+    """Deploy a version to an environment; on failure switch back and raise DeployFailed (exit 1).
+
+    A refusal (exit 3) is recorded in the ledger as a `refused` run.
+    """
+    reason = operator_reason(request.reason, request.break_glass)
+    attempt = Attempt("deploy", request.env, request.version, reason, bool(request.break_glass), request.limit)
+    with refusals_recorded(ctx, attempt, dry_run=request.dry_run):
+        return _deploy(ctx, request)
+
+
+def failure_fields(exc: BaseException) -> dict[str, str]:
+    """The ledger's `failed_host` and `failed_task` of a run that ended with `exc`, where it names them."""
+    if isinstance(exc, TaskFailed):
+        return {"failed_host": exc.host, "failed_task": exc.task.name}
+    return {}
+
+
+def _deploy(ctx: Context, request: DeployRequest) -> DeployReport:
     env = ctx.environment(request.env)
     version = check_version(request.version)
     release_id = new_release_id(version, ctx.clock.now())
@@ -168,7 +186,9 @@ def _pre_release_dump(ctx: Context, env: Environment, run_id: int, release_id: s
     try:
         backup = take_backup(ctx, env, "pre-release", release_id)
     except (ReleaseError, OSError) as exc:
-        ctx.ledger.finish_run(run_id, "failed", error=f"pre-release dump failed: {exc}")
+        via = env.inventory.database.dump_via if env.inventory.database else None  # the host it ran on, if not here
+        error = f"pre-release dump failed: {exc}"
+        ctx.ledger.finish_run(run_id, "failed", error=error, failed_task="pre-release dump", failed_host=via)
         raise OperationFailed(f"pre-release dump of {env.name} failed, nothing was changed: {exc}") from None
     ctx.ledger.update_run(run_id, backup_id=backup.id)
 
@@ -226,7 +246,7 @@ def _deploy_run(
                 outcomes = _undo(ctx, env, run, hosts, rollback_book, progress)
                 status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
                 message = str(exc) or type(exc).__name__
-                ctx.ledger.finish_run(run_id, status, error=message)
+                ctx.ledger.finish_run(run_id, status, error=message, **failure_fields(exc))
                 if isinstance(exc, TaskFailed | OperationFailed):
                     report = DeployReport(
                         env.name, run.version, run.release_id, run_id, status, outcomes, runner.reports, message

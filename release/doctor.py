@@ -34,7 +34,6 @@ Status = Literal["ok", "warn", "fail"]
 MIN_PYTHON = (3, 11)
 SKEW_WARN_SECONDS = 30.0  # the window is decided here, logs and ledger times are compared with the hosts'
 LOW_SPACE_GIB = 2.0  # free under deploy_to or in backup storage below this: warn
-PRODUCTION_NAMES = frozenset({"prod", "production"})
 NEXT_YEAR_FROM_MONTH = 11  # the State Council publishes the next year's holidays in November or so
 
 
@@ -115,10 +114,11 @@ def window_checks(env: Environment) -> list[Check]:
     """Production without a release window is never blocked: say so unless it is deliberate."""
     if env.inventory.window is not None:
         return [Check(f"{env.name}: window", "ok", f"release window in {env.inventory.window.timezone}")]
-    if env.name in PRODUCTION_NAMES:
-        fix = "add a window: block (see `release init`), so updates wait for after hours"
+    if env.unguarded_production:
+        fix = "add a window: block (see `release init`), or write `window: none` if it is on purpose"
         return [Check(f"{env.name}: window", "warn", "no window: block, so deploys are never blocked", fix)]
-    return [Check(f"{env.name}: window", "ok", "no window (never blocked)")]
+    said = "window: none" if env.inventory.window_off else "no window"
+    return [Check(f"{env.name}: window", "ok", f"{said} (never blocked)")]
 
 
 def calendar_checks(ctx: Context, env: Environment) -> list[Check]:

@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from release.deploy import DeployRequest
 
 MIN_REASON = 10
+UNGUARDED = (
+    "{env} has no window: block, so nothing stops a daytime update: add one (see `release init`), "
+    "or write `window: none` to say it on purpose"
+)
 
 
 def check_break_glass(text: str | None) -> None:
@@ -25,13 +29,25 @@ def check_break_glass(text: str | None) -> None:
         raise BadInput(f"--break-glass needs a written reason of at least {MIN_REASON} characters")
 
 
-def window_decision(ctx: Context, env: Environment, rollback: bool = False) -> WindowDecision:
-    """The window's answer now, with its calendar warnings logged."""
+def window_decision(ctx: Context, env: Environment, rollback: bool = False, quiet: bool = False) -> WindowDecision:
+    """The window's answer now, with its calendar warnings logged (unless `quiet`: they will be, later)."""
     policy = env.inventory.window
     decision = (allows_rollback if rollback else evaluate)(policy, ctx.clock.now(), holiday_files(env, rollback))
-    for warning in decision.warnings:
+    for warning in () if quiet else decision.warnings:
         logger.warning(warning)
     return decision
+
+
+def window_summary(ctx: Context, env: Environment, break_glass: str | None, rollback: bool = False) -> str:
+    """One line for a confirmation prompt: is the window open, and what reason breaks the glass."""
+    if env.inventory.window is None:
+        said = "window: none" if env.inventory.window_off else "no window"
+        return f"{env.name}: {said} (never blocked)"
+    decision = window_decision(ctx, env, rollback, quiet=True)
+    state = f"window open ({decision.reason})" if decision.open else f"window CLOSED ({decision.reason})"
+    if break_glass:
+        return f"{env.name}: {state}; break-glass reason: {break_glass.strip()}"
+    return f"{env.name}: {state}" + ("" if decision.open else "; it will be refused without --break-glass")
 
 
 def holiday_files(env: Environment, rollback: bool = False) -> HolidayFiles:
@@ -56,6 +72,8 @@ def calendar_year(env: Environment, year: int) -> dict[str, Any]:
 def check_deploy_allowed(ctx: Context, env: Environment, request: DeployRequest) -> str | None:
     """Refuse (exit 3) outside the window unless broken with a reason; return the reason to record."""
     check_break_glass(request.break_glass)
+    if env.unguarded_production:
+        logger.warning(UNGUARDED.format(env=env.name))
     decision = window_decision(ctx, env)
     if not decision.open and request.wait_for_window and not request.break_glass:
         decision = wait_for_window(ctx, env, decision, request.max_wait)

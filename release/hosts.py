@@ -27,6 +27,7 @@ from typing import IO, TYPE_CHECKING, BinaryIO, TypeVar
 from release.errors import OperationFailed
 
 if TYPE_CHECKING:
+    import paramiko
     from paramiko import Channel
 
 _CHUNK = 65536
@@ -116,6 +117,14 @@ class ConnectError(OperationFailed):
     def __init__(self, host: str, message: str) -> None:
         self.host = host
         super().__init__(f"{host}: {message}")
+
+
+class UnknownHostKey(Exception):
+    """The server's key is not in known_hosts (carries the key it offered, to print its fingerprint)."""
+
+    def __init__(self, hostname: str, key: paramiko.PKey) -> None:
+        super().__init__(f"{hostname}: host key not found in known_hosts")
+        self.key = key
 
 
 @dataclass
@@ -228,7 +237,7 @@ class SshHost(Host):
         )
         # Fabric accepts any host key (AutoAddPolicy); an ops tool must not.
         conn.client.load_host_keys(str(known_hosts))
-        conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        conn.client.set_missing_host_key_policy(_refusing_policy())
         try:
             sock = _open_socket(self.address, self.options.port, self.options.connect_timeout)
         except OSError as exc:
@@ -250,20 +259,23 @@ class SshHost(Host):
         """Handshake and authenticate; every failure becomes one ConnectError naming the host."""
         import paramiko
 
+        place = f"{self.address}:{self.options.port}"
         try:
             conn.open()
-        except paramiko.BadHostKeyException:
+        except paramiko.BadHostKeyException as exc:
             raise ConnectError(
-                self.name, f"host key CHANGED for {self.address}:{self.options.port}: refusing (check {known_hosts})"
+                self.name,
+                f"host key CHANGED for {place}: the server offered {_shown(exc.key)}, {known_hosts} expects "
+                f"{_shown(exc.expected_key)}: refusing (ask the host's administrator which one is right)",
+            ) from None
+        except UnknownHostKey as exc:
+            raise ConnectError(
+                self.name,
+                f"unknown host key for {place}: the server offered {_shown(exc.key)}: refusing (compare it with "
+                f"the administrator's `ssh-keygen -lf` of the host's key, then add it to {known_hosts})",
             ) from None
         except paramiko.SSHException as exc:
-            message = str(exc)
-            if "not found in known_hosts" in message:
-                message = (
-                    f"unknown host key for {self.address}:{self.options.port}: refusing "
-                    f"(add it to {known_hosts} after checking its fingerprint)"
-                )
-            raise ConnectError(self.name, message) from None
+            raise ConnectError(self.name, str(exc)) from None
         except (TimeoutError, OSError) as exc:
             raise ConnectError(self.name, f"cannot connect to {self.address}:{self.options.port}: {exc}") from None
 
@@ -347,6 +359,24 @@ class SshHost(Host):
         if self._connection is not None:
             self._connection.close()  # type: ignore[attr-defined]
             self._connection = None
+
+
+def _refusing_policy() -> paramiko.MissingHostKeyPolicy:
+    """Refuse a key known_hosts lacks, as RejectPolicy does, but keep the key offered (to print it)."""
+    import paramiko
+
+    class RefuseUnknown(paramiko.MissingHostKeyPolicy):
+        def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+            raise UnknownHostKey(hostname, key)
+
+    return RefuseUnknown()
+
+
+def _shown(key: paramiko.PKey) -> str:
+    """`ssh-ed25519 SHA256:…`, as `ssh-keygen -l` prints it."""
+    from release.host_identity import fingerprint
+
+    return fingerprint(key.get_name(), key.asbytes())
 
 
 def _open_socket(address: str, port: int, timeout: float) -> socket.socket:

@@ -17,7 +17,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from release.backup.retention import RetentionPolicy
 from release.clock import local_zone
@@ -30,6 +40,7 @@ from release.window import WindowPolicy
 from release.yamlsrc import Loc, YamlSource, display_path, load_yaml, read_text, text_problem
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+PRODUCTION_NAMES = frozenset({"prod", "production"})  # without a window these get a warning
 
 
 class Strict(BaseModel):
@@ -163,6 +174,10 @@ def _bounded_seconds(amount: float, unit: float) -> float:
     return seconds
 
 
+def _says_none(value: Any) -> bool:
+    return isinstance(value, str) and value.strip().lower() == "none"
+
+
 class Inventory(Strict):
     """The whole `inventory/<env>.yml` file."""
 
@@ -174,11 +189,34 @@ class Inventory(Strict):
     max_unpacked_mb: int | None = Field(None, gt=0)  # None: MAX_UNPACKED_RATIO times the artifact's size
     ssh: SshOptions = Field(default_factory=SshOptions)
     hosts: dict[str, HostSpec]
-    window: WindowPolicy | None = None
+    window: WindowPolicy | None = None  # `window: none` in the file: no window, on purpose (window_off)
+    _window_off: bool = PrivateAttr(False)
     database: DatabaseSpec | None = None
     service: ServiceSpec | None = None
     health: HealthSpec | None = None
     backup: BackupSpec | None = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _window_none(cls, data: Any, handler: ModelWrapValidatorHandler[Inventory]) -> Inventory:
+        """Remember `window: none`: "never blocked" on purpose, which silences the production warning."""
+        inventory = handler(data)
+        inventory._window_off = isinstance(data, dict) and _says_none(data.get("window"))
+        return inventory
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _window_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if not _says_none(value):
+                raise ValueError(f"{value[:40]!r}: give a mapping (timezone, open, close…) or none")
+            return None
+        return value
+
+    @property
+    def window_off(self) -> bool:
+        """Whether the file says `window: none`: no window, on purpose."""
+        return self._window_off
 
     @field_validator("app")
     @classmethod
@@ -221,6 +259,17 @@ class Environment:
         if backup and backup.alert_webhook:
             found += backup.alert_webhook.secret_parts()
         return found
+
+    @property
+    def is_production(self) -> bool:
+        """Guarded like production (a window, or the name prod/production): changes need a confirmation."""
+        return self.name in PRODUCTION_NAMES or self.inventory.window is not None
+
+    @property
+    def unguarded_production(self) -> bool:
+        """A production environment (by name) with no window and no `window: none`: never blocked, unsaid."""
+        inv = self.inventory
+        return self.name in PRODUCTION_NAMES and inv.window is None and not inv.window_off
 
     @property
     def zone(self) -> tzinfo:

@@ -21,7 +21,6 @@ from sqlalchemy import select
 
 from release.backup.catalog import list_backups
 from release.backup.job import run_scheduled_backup
-from release.backup.prune import schedule_zone
 from release.backup.verify import run_scheduled_verify
 from release.clock import iso
 from release.context import Context
@@ -124,7 +123,7 @@ def due_reason(ctx: Context, kind: JobKind, env: Environment, now: datetime) -> 
     """Why this kind's job must run for `env` now (its last run is older than its last due time), or None."""
     cron = kind.cron(env)
     assert cron is not None
-    due = cron_schedule(cron, schedule_zone(env)).last_fire(now)
+    due = cron_schedule(cron, env.zone).last_fire(now)
     if due is None or kind.idle(ctx, env):
         return None
     last = kind.last_done(ctx, env)

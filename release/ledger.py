@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,11 +24,13 @@ from sqlalchemy import (
     create_engine,
     event,
     insert,
+    inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from release import ledger_file
 from release.clock import Clock, iso
@@ -46,7 +49,8 @@ runs = Table(
     Column("version", String(64)),
     Column("release_id", String(96)),
     Column("previous_release_id", String(96)),  # what was current before (a rollback: the release undone)
-    Column("status", String(16), nullable=False),  # running | succeeded | failed | interrupted
+    # running | succeeded | failed | interrupted | refused (a guard said no: nothing was attempted; `error` says why)
+    Column("status", String(16), nullable=False),
     Column("operator", String(128), nullable=False),
     Column("reason", Text),
     Column("break_glass", Boolean, nullable=False, default=False),
@@ -59,7 +63,13 @@ runs = Table(
     Column("controller", String(255), nullable=False),
     Column("pid", Integer, nullable=False),
     Column("error", Text),
+    # added in issue 11: where a failed run failed, when known (an older ledger gains them, see _add_columns)
+    Column("failed_host", String(255)),
+    Column("failed_task", Text),
 )
+
+# the status of an attempt a guard refused: it never touched a host or a database
+REFUSED = "refused"
 
 events = Table(
     "events",
@@ -144,7 +154,11 @@ class Run:
             raise AttributeError(name) from None
 
     def to_json(self) -> dict[str, Any]:
-        """The `history --json` contract keys (and a few more)."""
+        """The `history --json` contract keys (and a few more).
+
+        `reason` is the operator's reason (break-glass text included), also for a refused attempt;
+        why a guard refused it is `refused_reason` (and `error`, which says why any run did not succeed).
+        """
         keys = ("id", "env", "kind", "version", "release_id", "status", "operator", "reason")
         out = {k: self.row[k] for k in keys}
         out.update(
@@ -157,6 +171,9 @@ class Run:
             previous_release_id=self.row["previous_release_id"],
             artifact_sha256=self.row["artifact_sha256"],
             error=self.row["error"],
+            failed_host=self.row.get("failed_host"),
+            failed_task=self.row.get("failed_task"),
+            refused_reason=self.row["error"] if self.row["status"] == REFUSED else None,
         )
         return out
 
@@ -169,14 +186,38 @@ def _engine(url: str) -> Engine:
 
 
 def _create_tables(target: Engine | str) -> None:
-    """Create missing tables (an older ledger gains the new ones)."""
+    """Create missing tables and columns (an older ledger gains the new ones, its rows kept)."""
     engine = _engine(target) if isinstance(target, str) else target
     try:
         metadata.create_all(engine)
     except OperationalError:  # another process created the tables between our check and our CREATE
         metadata.create_all(engine)
+    _add_columns(engine)
     if isinstance(target, str):
         engine.dispose()
+
+
+def _add_columns(engine: Engine) -> None:
+    """Migrate in place: add the columns a table of an older ledger lacks (all nullable, so old rows stay valid).
+
+    Plain `ALTER TABLE ... ADD COLUMN`, which SQLite and PostgreSQL both do without rewriting the table;
+    code of the previous version keeps working on the migrated ledger (it names the columns it knows).
+    """
+    with engine.connect() as conn:
+        found = {name: {c["name"] for c in inspect(conn).get_columns(name)} for name in metadata.tables}
+    for table in metadata.sorted_tables:
+        for column in table.columns:
+            if column.name in found[table.name]:
+                continue
+            assert column.nullable and column.default is None, f"{table.name}.{column.name} cannot be added in place"
+            quote, kind = engine.dialect.identifier_preparer.quote, column.type.compile(engine.dialect)
+            try:
+                with engine.begin() as conn:
+                    conn.execute(text(f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} {kind}"))
+            except (OperationalError, ProgrammingError):  # another process added it first
+                with engine.connect() as conn:
+                    if column.name not in {c["name"] for c in inspect(conn).get_columns(table.name)}:
+                        raise
 
 
 class Ledger:
@@ -184,6 +225,7 @@ class Ledger:
 
     def __init__(self, url: str, clock: Clock) -> None:
         self.clock = clock
+        self.started: list[int] = []  # the runs this instance started (`start_run`), oldest first
         path = sqlite_path(url)
         if path is not None and not path.exists():
             create_whole(path, _create_tables)
@@ -199,6 +241,21 @@ class Ledger:
 
     def start_run(self, **values: Any) -> int:
         """Record a run as `running` and return its id."""
+        run_id = self._insert_run(**values)
+        self.started.append(run_id)
+        return run_id
+
+    def record_refusal(self, refusal: str, **values: Any) -> int:
+        """Record an attempt a guard refused (status `refused`, `error` the refusal), started and ended now.
+
+        One insert: no lock is taken (the lock may be what refused), no release is named, so the run
+        never counts as any environment's release (see `run_facts`).
+        """
+        now = self.now()
+        values = {**values, "release_id": None, "previous_release_id": None}
+        return self._insert_run(**values, status=REFUSED, started_at=now, finished_at=now, error=redactor.mask(refusal))
+
+    def _insert_run(self, **values: Any) -> int:
         values = {**values, "hosts": json.dumps(values.get("hosts", []))}
         if values.get("reason"):
             values["reason"] = redactor.mask(values["reason"])
@@ -217,9 +274,12 @@ class Ledger:
             conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
 
     def finish_run(self, run_id: int, status: str, error: str | None = None, **values: Any) -> None:
-        """Mark a run ended."""
+        """Mark a run ended; a failed one with `failed_host` and `failed_task` where they are known."""
         if "hosts" in values:
             values["hosts"] = json.dumps(values["hosts"])
+        for key in ("failed_host", "failed_task"):
+            if values.get(key):
+                values[key] = redactor.mask(str(values[key]))
         with self.engine.begin() as conn:
             conn.execute(
                 update(runs)
@@ -248,14 +308,58 @@ class Ledger:
         return sorted(set(ids))
 
     def run_facts(self, env: str) -> list[RunFacts]:
-        """Every run of an environment, oldest first: what a rollback's target is decided from."""
+        """Every run of an environment that did something, oldest first: what a rollback's target is decided from.
+
+        Refused attempts are left out: they changed nothing, so they are never a release to undo or go back to.
+        """
         query = (
             select(runs.c.kind, runs.c.status, runs.c.release_id, runs.c.previous_release_id)
-            .where(runs.c.env == env)
+            .where(runs.c.env == env, runs.c.status != REFUSED)
             .order_by(runs.c.id)
         )
         with self.engine.connect() as conn:
             return [RunFacts(r.kind, r.status, r.release_id, r.previous_release_id) for r in conn.execute(query)]
+
+    def unconfirmed(self, env: str, release_ids: Iterable[str]) -> dict[str, str]:
+        """Of these releases, those no deploy or rollback of `env` ever finished with success, each with why.
+
+        A kill -9 after the switch leaves hosts on a release whose run is `interrupted` (or still
+        `running`, when its controller is another machine): the ledger never confirmed it.
+        """
+        wanted = sorted(set(release_ids))
+        if not wanted:
+            return {}
+        query = (
+            select(runs.c.id, runs.c.kind, runs.c.status, runs.c.release_id, runs.c.controller)
+            .where(
+                runs.c.env == env,
+                runs.c.release_id.in_(wanted),
+                runs.c.kind.in_(("deploy", "rollback")),
+                runs.c.status != REFUSED,
+            )
+            .order_by(runs.c.id)
+        )
+        confirmed: set[str] = set()
+        last: dict[str, Any] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                last[row.release_id] = row
+                if row.status == "succeeded":
+                    confirmed.add(row.release_id)
+        notes = {}
+        for release in wanted:
+            if release in confirmed:
+                continue
+            if release not in last:
+                notes[release] = "not in the ledger: not confirmed"
+                continue
+            run = last[release]
+            if run.status == "running":
+                where = "" if run.controller == controller_name() else f" on {run.controller}"
+                notes[release] = f"{run.kind} run {run.id} still running{where}: not confirmed yet"
+            else:
+                notes[release] = f"{run.status} {run.kind} run {run.id}: not confirmed"
+        return notes
 
     def mark_interrupted(self) -> None:
         """Runs left `running` by a process of this machine that no longer exists become `interrupted`."""
@@ -282,7 +386,7 @@ class Ledger:
                     kind=kind,
                     operator=operator,
                     message=redactor.mask(message),
-                    data=redactor.mask(json.dumps(data)),
+                    data=json.dumps(redactor.mask_values(data)),
                 )
             )
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from release.clock import shown
 from release.deploy import DeployReport
 
 STYLE = {
@@ -48,23 +50,38 @@ def deploy_report(console: Console, report: DeployReport) -> None:
         console.print(Text(note))
 
 
-def status_table(console: Console, data: dict[str, Any]) -> None:
-    """Hosts, lock and window of one environment."""
+def status_table(console: Console, data: dict[str, Any], zone: Any = None) -> None:
+    """Hosts, lock and window of one environment; times in `zone` (a tzinfo: the environment's; default UTC).
+
+    A host on a release the ledger never confirmed (its run was killed, say) is shown in red with why.
+    """
+    from datetime import UTC
+
+    from release.clock import shown
+
     table = Table(title=f"environment {data['env']}", title_justify="left")
-    for column in ("host", "address", "reachable", "version", "release", "error"):
+    unconfirmed = any(row.get("confirmed") is False for row in data["hosts"])
+    for column in ("host", "address", "reachable", "version", "release", "error", *(["note"] if unconfirmed else [])):
         table.add_column(column)
     for row in data["hosts"]:
         reach = "[green]yes[/]" if row["reachable"] else "[red]no[/]"
-        table.add_row(
-            row["name"], row["address"], reach, row["version"] or "-", row["release_id"] or "-", row["error"] or ""
-        )
+        red = "red" if row.get("confirmed") is False else ""
+        cells = [
+            row["name"],
+            row["address"],
+            reach,
+            Text(row["version"] or "-", style=red),
+            Text(row["release_id"] or "-", style=red),
+            Text(row["error"] or ""),
+        ]
+        table.add_row(*cells, *([Text(row.get("note") or "", style=red)] if unconfirmed else []))
     console.print(table)
     lock = data["lock"]
     if lock:
         stale = " [red](stale: process gone)[/]" if lock["stale"] else ""
+        since = shown(lock["started_at"], zone or UTC)
         console.print(
-            f"lock: held by {lock['operator']} on {lock['controller']} pid {lock['pid']} "
-            f"since {lock['started_at']}{stale}"
+            f"lock: held by {lock['operator']} on {lock['controller']} pid {lock['pid']} since {since}{stale}"
         )
     else:
         console.print("lock: free")
@@ -77,27 +94,48 @@ def status_table(console: Console, data: dict[str, Any]) -> None:
         console.print(f"[yellow]warning:[/] {warning}")
 
 
-def history_table(console: Console, runs: list[dict[str, Any]]) -> None:
-    """Runs, newest first (release ids and more in --json)."""
+def history_table(console: Console, runs: list[dict[str, Any]], zones: dict[str, Any] | None = None) -> None:
+    """Runs, newest first (release ids and more in --json); each time in its environment's zone.
+
+    `zones` maps an environment to its tzinfo (default UTC). `why`: what stopped a run that did not
+    succeed, on one line: the first line of its error (with the next when it ends in a colon, as
+    "task 'X' failed on h2:" does), prefixed by host and task when the error does not name them.
+    """
+    from datetime import UTC
+
+    from release.clock import shown
+
     if not runs:
         console.print("no releases recorded yet")
         return
+
+    def why(run: dict[str, Any]) -> str:
+        lines = [line.strip() for line in (run.get("error") or "").splitlines() if line.strip()]
+        if not lines:
+            return ""
+        text = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
+        host, task = run.get("failed_host"), run.get("failed_task")
+        where = [part for part in (host, task) if part and part not in text]
+        text = ": ".join([*where, text])
+        return text if len(text) <= 120 else text[:119] + "…"
+
     table = Table()
-    for column in ("id", "env", "kind", "version", "status", "operator", "started (UTC)", "hosts", "reason"):
+    for column in ("id", "env", "kind", "version", "status", "operator", "started", "hosts", "reason", "why"):
         table.add_column(column, overflow="fold")
     for run in runs:
         hosts = ",".join(run["hosts"]) + (" (partial)" if run["partial"] else "")
-        started = run["started_at"][:16].replace("T", " ")
+        started = shown(run["started_at"], (zones or {}).get(run["env"]) or UTC)
         table.add_row(
             str(run["id"]),
             run["env"],
             run["kind"],
             run["version"] or "-",
-            _styled(run["status"]),
-            run["operator"],
+            "[magenta]refused[/]" if run["status"] == "refused" else _styled(run["status"]),
+            Text(run["operator"]),
             started,
             hosts,
-            run["reason"] or "",
+            Text(run["reason"] or ""),
+            Text(why(run), style="" if run["status"] == "succeeded" else "red"),
         )
     console.print(table)
 
@@ -188,23 +226,24 @@ def isolation_table(console: Console, data: dict[str, Any]) -> None:
         console.print(f"[red]CONFLICT:[/] {conflict['message']}")
 
 
-def backups_table(console: Console, rows: list[dict[str, Any]]) -> None:
-    """Backups, newest first."""
+def backups_table(console: Console, rows: list[dict[str, Any]], zone: tzinfo) -> None:
+    """Backups, newest first: times in the environment's `zone`, and what pins each ("manual", "release <id>")."""
     if not rows:
         console.print("no backups recorded yet")
         return
     table = Table()
-    for column in ("id", "kind", "created (UTC)", "size", "release", "verified", "path"):
-        table.add_column(column, overflow="fold")
+    for column in ("id", "kind", "created", "size", "release", "pinned", "verified", "path"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("id", "created", "verified"))
     for row in rows:
         table.add_row(
-            row["id"],
+            Text(row["id"]),
             row["kind"],
-            row["created_at"][:16].replace("T", " "),
+            shown(row["created_at"], zone),
             _size(row["size"]),
-            row["release_id"] or "",
-            row["verified_at"] or "",
-            row["path"],
+            Text(row["release_id"] or ""),
+            Text(row.get("pinned_by") or ""),
+            shown(row["verified_at"], zone) if row["verified_at"] else "",
+            Text(row["path"]),
         )
     console.print(table)
 
@@ -218,39 +257,41 @@ def _size(count: int) -> str:
     return f"{count} B"
 
 
-def prune_table(console: Console, rows: list[dict[str, Any]], dry_run: bool) -> None:
-    """Keep or remove, with the reasons, for every backup."""
+def prune_table(console: Console, rows: list[dict[str, Any]], dry_run: bool, zone: tzinfo) -> None:
+    """Keep or remove, with the reasons, for every backup (times in the environment's `zone`)."""
     if not rows:
         console.print("no backups")
         return
     table = Table(title="retention (dry run: nothing deleted)" if dry_run else "retention", title_justify="left")
-    for column in ("id", "kind", "created (UTC)", "", "why"):
-        table.add_column(column, overflow="fold")
+    for column in ("id", "kind", "created", "", "why"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("id", "created"))
     for row in rows:
         verdict = "[green]keep[/]" if row["keep"] else ("[yellow]would remove[/]" if dry_run else "[red]removed[/]")
         table.add_row(
-            row["id"], row["kind"], row["created_at"][:16].replace("T", " "), verdict, "; ".join(row["reasons"])
+            Text(row["id"]), row["kind"], shown(row["created_at"], zone), verdict, Text("; ".join(row["reasons"]))
         )
     console.print(table)
 
 
-def backup_health_table(console: Console, rows: list[dict[str, Any]]) -> None:
-    """Last success and age per environment; stale ones in red."""
+def backup_health_table(console: Console, rows: list[dict[str, Any]], zones: dict[str, tzinfo]) -> None:
+    """Last success and age per environment, stale ones in red; each row's times in its environment's zone
+    (`zones`: env name -> zone)."""
     table = Table(title="backups", title_justify="left")
     for column in ("env", "last success", "age", "max age", "next run", "last error"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap=column in ("last success", "next run"))
     for row in rows:
+        zone = zones[row["env"]]
         age = row["age_seconds"]
-        shown = f"{age / 3600:.1f} h" if age is not None else "never"
+        age_text = f"{age / 3600:.1f} h" if age is not None else "never"
         if row["stale"]:
-            shown = f"[red]{shown} (too old)[/]"
+            age_text = f"[red]{age_text} (too old)[/]"
         error = row["last_error"]
         table.add_row(
             row["env"],
-            row["last_success"] or "-",
-            shown,
+            shown(row["last_success"], zone),
+            age_text,
             f"{row['max_age_seconds'] / 3600:g} h",
-            row["next_run"] or "-",
-            f"{error['at']}: {error['message']}" if error else "",
+            shown(row["next_run"], zone),
+            Text(f"{shown(error['at'], zone)}: {error['message']}") if error else "",
         )
     console.print(table)

@@ -12,10 +12,20 @@ from release.backup.service import restore_backup
 from release.context import Context
 from release.inventory import Environment
 from release.lock import deploy_lock
+from release.refusals import Attempt, refusals_recorded
 
 
 def restore_run(ctx: Context, env: Environment, backup: Backup, lock_wait: float = 0) -> Backup:
-    """Lock, record, restore (safety dump first, put back on failure), finish; the safety dump is returned."""
+    """Lock, record, restore (safety dump first, put back on failure), finish; the safety dump is returned.
+
+    A refusal (exit 3) is recorded in the ledger as a `refused` run.
+    """
+    attempt = Attempt("restore", env.name, reason=f"restore of backup {backup.id}", backup_id=backup.id)
+    with refusals_recorded(ctx, attempt):
+        return _restore_run(ctx, env, backup, lock_wait)
+
+
+def _restore_run(ctx: Context, env: Environment, backup: Backup, lock_wait: float) -> Backup:
     with deploy_lock(ctx.ledger, env.name, ctx.operator, "restore", wait=lock_wait):
         ctx.ledger.mark_interrupted()
         run_id = ctx.ledger.start_run(

@@ -9,7 +9,7 @@ restore, then the rollback playbook; a failure at any step undoes the steps befo
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from release.deploy import (
     DeployFailed,
     DeployReport,
     HostOutcome,
+    failure_fields,
     load_playbooks,
     preflight,
     run_rollback_playbook,
@@ -36,6 +37,7 @@ from release.lock import deploy_lock
 from release.playbook.loader import Playbook
 from release.playbook.runner import release_hosts
 from release.progress import LiveProgress, LogProgress
+from release.refusals import Attempt, operator_reason, refusals_recorded
 from release.rollback_target import (
     bad_releases,
     ledger_current,
@@ -132,7 +134,16 @@ def decide(
 
 
 def rollback(ctx: Context, request: RollbackRequest) -> DeployReport:
-    """Check, lock, decide the target, record, then switch (and restore) all or nothing."""
+    """Check, lock, decide the target, record, then switch (and restore) all or nothing.
+
+    A refusal (exit 3) is recorded in the ledger as a `refused` run.
+    """
+    reason = operator_reason(request.reason, request.break_glass)
+    with refusals_recorded(ctx, Attempt("rollback", request.env, request.to, reason, bool(request.break_glass))):
+        return _rollback(ctx, request)
+
+
+def _rollback(ctx: Context, request: RollbackRequest) -> DeployReport:
     env = ctx.environment(request.env)
     if request.to is not None:
         check_version(request.to)
@@ -214,9 +225,9 @@ def _run(
             report = attempt.carry_out()
     except BaseException as exc:  # Ctrl-C or a bug: the attempt has put back what it could
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        ctx.ledger.finish_run(run_id, status, error=str(exc) or type(exc).__name__)
+        ctx.ledger.finish_run(run_id, status, error=str(exc) or type(exc).__name__, **failure_fields(exc))
         raise
-    ctx.ledger.finish_run(run_id, report.status, error=report.error)
+    ctx.ledger.finish_run(run_id, report.status, error=report.error, **attempt.failed_at)
     if report.error:
         raise DeployFailed(report)
     logger.info("rolled back {env} to {target}", env=env.name, target=plan.target)
@@ -237,6 +248,7 @@ class _Attempt:
     safety: Backup | None = None
     switching: bool = False  # from the first switch command on, every host is put back on failure
     database: str = "unchanged"  # unchanged | restored | put back | NOT PUT BACK
+    failed_at: dict[str, str] = field(default_factory=dict)  # the ledger's failed_host/failed_task, when known
 
     def carry_out(self) -> DeployReport:
         """Safety dump, switch and verify, restore, rollback playbook; any failure undoes what came before."""
@@ -245,12 +257,14 @@ class _Attempt:
                 self.safety = take_backup(self.ctx, self.env, "safety")
             failed = self._switch()
             if failed:
+                self.failed_at = {"failed_host": next(iter(failed)), "failed_task": "switch current"}
                 return self._undo("switch failed on " + "; ".join(f"{h}: {e}" for h, e in failed.items()))
             self._restore()
             if self.book is not None:
                 targets = {h.name: self.plan.target for h in self.hosts}
                 run_rollback_playbook(self.env, self.book, self.hosts, targets, self.progress)
         except BaseException as exc:
+            self.failed_at = failure_fields(exc)
             report = self._undo(str(exc) or type(exc).__name__)
             if isinstance(exc, KeyboardInterrupt):  # the end state is still reported, and recorded as such
                 report.status, report.error = "interrupted", f"interrupted ({exc or 'Ctrl-C'})"

@@ -29,6 +29,12 @@ class CheckedDotEnv(DotEnvSettingsSource):
         return parse_env_vars(values, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
 
 
+def _sudo_user() -> str | None:
+    """The person behind `sudo` (SUDO_USER), unless that is root itself (`sudo` run by root names nobody)."""
+    name = os.environ.get("SUDO_USER", "").strip()
+    return name if name and name != "root" else None
+
+
 class Settings(BaseSettings):
     """Who runs release and where it keeps its records."""
 
@@ -52,13 +58,21 @@ class Settings(BaseSettings):
         return init_settings, env_settings, CheckedDotEnv(settings_cls, env_file=".env"), file_secret_settings
 
     def operator_name(self) -> str:
-        """RELEASE_OPERATOR, else the login name."""
+        """Who is recorded: RELEASE_OPERATOR, else the user behind sudo (SUDO_USER, not root), else the login name."""
         if self.operator:
             return self.operator
+        if sudo_user := _sudo_user():
+            return sudo_user
         try:
             return getpass.getuser()
         except (KeyError, OSError):
             return os.environ.get("USER", "unknown")
+
+    def operator_warning(self) -> str | None:
+        """A warning when the ledger would name only `root`: nobody set RELEASE_OPERATOR and no sudo user is known."""
+        if self.operator or self.operator_name() != "root":
+            return None
+        return "recorded as operator root: set RELEASE_OPERATOR to your name (or run release through sudo as yourself)"
 
     def ledger_url_for(self, project_dir: Path) -> str:
         """The ledger URL: RELEASE_LEDGER_URL, else SQLite in `<project>/.release/ledger.db`."""

@@ -15,7 +15,11 @@ from release.validate import version_of
 
 
 def status(ctx: Context, env_name: str) -> dict[str, Any]:
-    """The `status --json` contract: env, hosts, lock, window, last_backup."""
+    """The `status --json` contract: env, hosts, lock, window, last_backup.
+
+    Each host row also says whether the ledger confirmed the release it is on (`confirmed`, `note`):
+    after a kill -9 past the switch, `current` names a release whose run never finished.
+    """
     env = ctx.environment(env_name)
     hosts = build_hosts(env)
     try:
@@ -23,7 +27,11 @@ def status(ctx: Context, env_name: str) -> dict[str, Any]:
     finally:
         for host in hosts:
             host.close()
-    rows = [_host_row(o.host, o.value, o.error) for o in outcomes]
+    ctx.ledger.mark_interrupted()  # a run whose process died is `interrupted`, not `running`
+    states: list[Any] = [o.value for o in outcomes]
+    currents = [state[0] for state in states if state and state[0]]
+    notes = ctx.ledger.unconfirmed(env.name, currents)
+    rows = [_host_row(o.host, o.value, o.error, notes) for o in outcomes]
     lock = holder(ctx.ledger, env.name)
     backups = list_backups(ctx.ledger, env.name)
     return {
@@ -35,7 +43,8 @@ def status(ctx: Context, env_name: str) -> dict[str, Any]:
     }
 
 
-def _host_row(host: Host, state: Any, error: BaseException | None) -> dict[str, Any]:
+def _host_row(host: Host, state: Any, error: BaseException | None, notes: dict[str, str]) -> dict[str, Any]:
+    """One host; `confirmed` is None when there is no release to confirm (unreachable, or nothing deployed)."""
     current = state[0] if state else None
     return {
         "name": host.name,
@@ -45,4 +54,6 @@ def _host_row(host: Host, state: Any, error: BaseException | None) -> dict[str, 
         "release_id": current,
         "releases": state[1] if state else [],
         "error": str(error) if error else None,
+        "confirmed": current not in notes if current else None,
+        "note": notes.get(current) if current else None,
     }

@@ -53,7 +53,8 @@ class YamlSource:
         loc = prefix + tuple(p for p in first["loc"] if isinstance(p, str | int))
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
-            message = "unknown key (check its spelling against the documentation)"
+            reference = "docs/inventory.md" if exc.title == "Inventory" else "the documentation"  # playbooks too
+            message = f"unknown key (check its spelling against {reference})"
         elif first["type"] == "missing":
             message = "missing: this key is required"
         return self.error(loc, message)

@@ -12,7 +12,6 @@ from loguru import logger
 
 from release.backup.catalog import Backup, get, list_backups, record
 from release.backup.notify import failures
-from release.backup.prune import schedule_zone
 from release.backup.service import backup_file, storage_dir
 from release.clock import iso
 from release.context import Context
@@ -33,7 +32,7 @@ def backup_health(ctx: Context, env: Environment) -> dict[str, Any]:
     max_age = spec.max_age if spec else DEFAULT_MAX_AGE
     next_run = None
     if spec and spec.schedule:  # as the daemon will run it: cron's day rule and daylight-saving behaviour
-        next_run = cron_schedule(spec.schedule, schedule_zone(env)).next_fire(now)
+        next_run = cron_schedule(spec.schedule, env.zone).next_fire(now)
     errors = failures(ctx, env)
     last_error = errors[-1] if errors else None
     return {

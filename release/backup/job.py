@@ -1,4 +1,5 @@
-"""One scheduled backup of one environment: dump, remote copy, prune, metrics; record and alert on failure."""
+"""One backup of one environment, scheduled (the daemon) or manual (`backup run`): dump, remote copy,
+prune, metrics; record and alert on failure."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from release.backup.prune import prune
 from release.backup.remote import copy_to_remote
 from release.backup.service import take_backup
 from release.context import Context
-from release.errors import ReleaseError
+from release.errors import OperationFailed, ReleaseError
 from release.inventory import Environment
 from release.lock import LockWaitCancelled, deploy_lock
 
@@ -28,7 +29,8 @@ def run_scheduled_backup(
     lock_wait: float = SCHEDULED_LOCK_WAIT,
     stop: threading.Event | None = None,
 ) -> Backup:
-    """Take a backup under the environment's lock, copy it, prune; a failure is recorded, alerted, re-raised.
+    """Take a backup of `kind` under the environment's lock, copy it, prune; a failure is recorded, alerted,
+    re-raised. The log says which kind it was ("manual backup of test done: …").
 
     The lock is waited for (`lock_wait` seconds, or until `stop` is set): a deploy's migration is never
     dumped half-way. "Last success" is the newest catalogued backup, and only complete backups are
@@ -46,12 +48,13 @@ def run_scheduled_backup(
     except (ReleaseError, OSError) as exc:
         message = str(exc)
         ctx.ledger.add_event(env.name, "backup-failed", ctx.operator, message)
-        logger.error("backup of {env} failed: {exc}", env=env.name, exc=message)
         write_metrics(ctx, env)
         alert(ctx, env, message)
-        raise
+        if isinstance(exc, OSError):  # one line at the CLI too, not a traceback
+            raise OperationFailed(f"backup of {env.name} failed: {message}") from exc
+        raise  # the caller prints it once: the CLI's error line, the daemon's "backup of … failed"
     if prune_after:
         prune(ctx, env)
     write_metrics(ctx, env, time.monotonic() - started)
-    logger.info("scheduled backup of {env} done: {id}", env=env.name, id=backup.id)
+    logger.info("{kind} backup of {env} done: {id}", kind=kind, env=env.name, id=backup.id)
     return backup

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
+from typing import Any
 
 from loguru import logger
 
 from release.backup.catalog import Backup, list_backups, manifest_path, remove
 from release.backup.remote import delete_remote
-from release.backup.retention import Candidate, RetentionPolicy, plan_retention
+from release.backup.retention import Candidate, RetentionPolicy, pinned_by, plan_retention
 from release.backup.service import backup_file
 from release.context import Context
 from release.inventory import Environment
@@ -29,11 +30,6 @@ class PruneLine:
     def to_json(self) -> dict[str, object]:
         """As a dict for --json."""
         return {**self.__dict__, "reasons": list(self.reasons)}
-
-
-def schedule_zone(env: Environment) -> ZoneInfo:
-    """The backup schedule's timezone: the release window's, else UTC."""
-    return ZoneInfo(env.inventory.window.timezone) if env.inventory.window else ZoneInfo("UTC")
 
 
 def policy_of(env: Environment) -> RetentionPolicy:
@@ -59,13 +55,27 @@ def protected_releases(ctx: Context, env: Environment) -> list[str]:
     return ctx.ledger.succeeded_release_ids(env.name)[-env.inventory.keep_releases :]
 
 
+def pins(ctx: Context, env: Environment, backups: Sequence[Backup]) -> dict[str, str | None]:
+    """Backup id -> what pins it (retention's own rule: "manual", "release <id>"), None when nothing does."""
+    releases = protected_releases(ctx, env)
+    return {b.id: pinned_by(candidate(b), releases) for b in backups}
+
+
+def listed(ctx: Context, env: Environment) -> list[dict[str, Any]]:
+    """`backup list --json`: each backup's record, newest first, with `pinned` true when anything pins it
+    (by hand, or as the pre-release dump of a release retention keeps) and `pinned_by` saying what."""
+    backups = list_backups(ctx.ledger, env.name)
+    by = pins(ctx, env, backups)
+    return [b.to_json() | {"pinned": by[b.id] is not None, "pinned_by": by[b.id]} for b in backups]
+
+
 def prune(ctx: Context, env: Environment, dry_run: bool = False) -> list[PruneLine]:
     """Plan retention for the environment and (unless `dry_run`) delete what the plan removes."""
     backups = list_backups(ctx.ledger, env.name)
     plan = plan_retention(
         [candidate(b) for b in backups],
         policy_of(env),
-        schedule_zone(env),
+        env.zone,
         protected_releases(ctx, env),
         now=ctx.clock.now(),
     )

@@ -7,7 +7,8 @@ OR-ed together:
 * ``keep_last N``: the N newest backups;
 * ``keep_hourly``/``keep_daily``/``keep_weekly`` (ISO weeks)/``keep_monthly``/``keep_yearly N``:
   walking newest to oldest, the first (newest) backup of each period not seen yet, until N
-  periods have been used.  Periods are wall-clock periods in the schedule's timezone, so a
+  periods have been used.  Periods are wall-clock periods in the environment's timezone
+  (``Environment.zone``: its window's, else the controller's; its schedule runs there too), so a
   dump at 00:30 in Shanghai belongs to a different day than it does in UTC.  When the walk
   reaches the oldest backup with periods still unused, that one is kept too ("oldest"): since
   restic 0.16, so that a young history is not cut short (``keep_monthly: 3`` with backups on
@@ -20,17 +21,18 @@ Only successful backups (``ok``) count: a failed dump never uses up a period or 
 slot, so it can never be the reason a good one goes; it is itself removed unless protected.
 
 Protected whatever the rules say: a backup pinned by hand, a pre-release dump of one of the last
-``keep_releases`` releases, and the newest verified successful backup.  With no rule at all
-(every ``keep_*`` is 0) everything is kept, as restic refuses to forget without a policy.  And a
-plan that would leave no successful backup deletes nothing at all.  With at least one rule the
-newest successful backup is always kept, so that guard fires only when no backup is successful:
-then we keep the failed ones too, because a dump that failed verification may still be the only
-copy of the data.
+``keep_releases`` releases (both count as pinned: :func:`pinned_by` says by what, and ``backup
+list`` shows it), and the newest verified successful backup.  With no rule at all (every
+``keep_*`` is 0) everything is kept, as restic refuses to forget without a policy.  And a plan
+that would leave no successful backup deletes nothing at all.  With at least one rule the newest
+successful backup is always kept, so that guard fires only when no backup is successful: then we
+keep the failed ones too, because a dump that failed verification may still be the only copy of
+the data.
 
 Example::
 
     policy = RetentionPolicy(keep_last=3, keep_daily=7, keep_weekly=4)
-    for d in plan_retention(candidates, policy, ZoneInfo("Asia/Shanghai"), {"20261124T190501Z-1.4.0"}):
+    for d in plan_retention(candidates, policy, env.zone, {"20261124T190501Z-1.4.0"}):
         print("keep" if d.keep else "remove", d.id, "; ".join(d.reasons))
 
 Reasons name the rule: ``keep_last 2``, ``keep_daily 2026-11-24``, ``keep_monthly 2026-11 (oldest)``,
@@ -42,9 +44,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -52,6 +53,7 @@ NO_POLICY_REASON = "no retention policy: keeping everything"
 LAST_GOOD_REASON = "refusing to delete the last good backup"
 NO_GOOD_REASON = "no successful backup at all: refusing to delete any"
 PINNED_REASON = "pinned by hand"
+RELEASE_REASON = "pinned to release {}"
 VERIFIED_REASON = "newest verified backup"
 FAILED_REASON = "failed backup"
 NOT_KEPT_REASON = "not kept by any rule"
@@ -91,7 +93,7 @@ class Within:
         counts = (self.years, self.months, self.days, self.hours)
         return "".join(f"{n}{u}" for n, u in zip(counts, _WITHIN_UNITS, strict=True) if n)
 
-    def cutoff(self, newest: datetime, tz: ZoneInfo) -> datetime | None:
+    def cutoff(self, newest: datetime, tz: tzinfo) -> datetime | None:
         """``newest`` minus this, as Go's AddDate does it in ``tz`` (2026-03-31 minus 1m is 03-03); None
         when that is before year 1 (everything is within)."""
         local = newest.astimezone(tz)
@@ -223,7 +225,7 @@ def _keep_periods(local: list[tuple[int, datetime]], rule: str, count: int, labe
 
 
 def _keep_within(
-    backups: Sequence[Candidate], ok_order: list[int], within: Within, tz: ZoneInfo, now: datetime | None
+    backups: Sequence[Candidate], ok_order: list[int], within: Within, tz: tzinfo, now: datetime | None
 ) -> list[int]:
     """restic's keep-within: younger than ``within`` counted back from the newest backup that is not in
     the future (all are kept when every one is: their clock was wrong, not their age)."""
@@ -233,7 +235,7 @@ def _keep_within(
 
 
 def _rule_reasons(
-    backups: Sequence[Candidate], ok_order: list[int], policy: RetentionPolicy, tz: ZoneInfo, now: datetime | None
+    backups: Sequence[Candidate], ok_order: list[int], policy: RetentionPolicy, tz: tzinfo, now: datetime | None
 ) -> list[list[str]]:
     """Per input position, the rules that keep it (in policy field order)."""
     reasons: list[list[str]] = [[] for _ in backups]
@@ -249,11 +251,31 @@ def _rule_reasons(
     return reasons
 
 
+def kept_release(backup: Candidate, protected_releases: Collection[str]) -> str | None:
+    """The release a backup is kept for: it is the pre-release dump of one of ``protected_releases``."""
+    if backup.release_id is not None and backup.release_id in protected_releases:
+        return backup.release_id
+    return None
+
+
+def pinned_by(backup: Candidate, protected_releases: Collection[str]) -> str | None:
+    """What pins a backup, so that no rule can remove it: ``"manual"`` (pinned by hand; it wins, as it
+    outlasts the release's turn), ``"release <id>"`` (the pre-release dump of a kept release), or None.
+
+    The newest verified backup is protected too, but not pinned: the next verified one takes its place.
+    """
+    if backup.pinned:
+        return "manual"
+    release = kept_release(backup, protected_releases)
+    return f"release {release}" if release is not None else None
+
+
 def _protections(backup: Candidate, protected_releases: Collection[str], newest_verified: bool) -> list[str]:
     """Reasons that keep a backup whatever the rules say."""
     reasons = [PINNED_REASON] if backup.pinned else []
-    if backup.release_id is not None and backup.release_id in protected_releases:
-        reasons.append(f"pinned to release {backup.release_id}")
+    release = kept_release(backup, protected_releases)
+    if release is not None:
+        reasons.append(RELEASE_REASON.format(release))
     if newest_verified:
         reasons.append(VERIFIED_REASON)
     return reasons
@@ -280,13 +302,13 @@ def _has_rules(policy: RetentionPolicy) -> bool:
 def plan_retention(
     backups: Sequence[Candidate],
     policy: RetentionPolicy,
-    tz: ZoneInfo,
+    tz: tzinfo,
     protected_releases: Collection[str],
     now: datetime | None = None,
 ) -> list[Decision]:
     """Keep or remove each backup of one environment: one Decision per input, in input order.
 
-    ``tz`` is the backup schedule's timezone (periods are counted there); ``protected_releases``
+    ``tz`` is the environment's timezone, where its schedule runs (periods are counted there); ``protected_releases``
     holds the ids of the last ``keep_releases`` releases, whose pre-release dumps are kept;
     ``now`` (when given) keeps a backup dated in the future from being the newest for keep_within.
     """

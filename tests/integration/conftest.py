@@ -7,6 +7,7 @@ session; `sshd_hosts` gives each test clean /srv dirs on the shared hosts. Teard
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -15,12 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.containers import start_mariadb_container, start_postgres_container
 from tests.support.databases import (
     MariaDBServer,
     PostgresServer,
     start_mariadb,
     start_postgres,
 )
+from tests.support.provider import Provider, database_provider, docker_engine_answers
 from tests.support.sshd import SshdCluster, ensure_sshd_installed, start_cluster
 
 
@@ -61,10 +64,16 @@ def sshd_hosts(sshd_cluster: SshdCluster) -> SshdCluster:
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
+def db_provider() -> Provider:
+    """Docker (testcontainers) when an engine answers, else the local binaries: tests/support/provider.py."""
+    return database_provider(os.environ, docker_engine_answers)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(db_provider: Provider) -> Iterator[PostgresServer]:
     """One PostgreSQL 15 server; tests create their own databases in it."""
     with server_workdir("postgres") as workdir:
-        server = start_postgres(workdir)
+        server = start_postgres_container() if db_provider == "docker" else start_postgres(workdir)
         try:
             yield server
         finally:
@@ -72,9 +81,9 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(scope="session")
-def mariadb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDBServer]:
+def mariadb_server(db_provider: Provider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDBServer]:
     """One MariaDB server; tests create their own databases in it."""
-    server = start_mariadb(tmp_path_factory.mktemp("mariadb"))
+    server = start_mariadb_container() if db_provider == "docker" else start_mariadb(tmp_path_factory.mktemp("mariadb"))
     try:
         yield server
     finally:

@@ -6,6 +6,8 @@ import json
 import os
 import sqlite3
 import stat
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -57,7 +59,7 @@ def test_backup_run_list_and_restore(project: Project) -> None:
     with sqlite3.connect(project.root / "app.db") as conn:
         conn.execute("DELETE FROM people WHERE id > 1")
     refused = project.run("backup", "restore", "test", backup["id"])  # no terminal, no --yes
-    assert refused.code == 3 and "--yes" in refused.stderr
+    assert refused.code == 2 and "needs --yes when not on a terminal" in refused.stderr
     restored = project.run("backup", "restore", "test", backup["id"], "--yes", "--json")
     assert restored.code == 0, restored.stderr
     assert rows(project.root / "app.db") == before
@@ -89,7 +91,7 @@ def test_deploy_pins_a_pre_release_dump_and_rollback_with_db_restores_it(project
     pinned = [b for b in project.run("backup", "list", "test", "--json").json() if b["id"] == run["backup_id"]]
     assert pinned and pinned[0]["kind"] == "pre-release" and pinned[0]["release_id"] == run["release_id"]
     no_terminal = project.run("rollback", "test", "--with-db")
-    assert no_terminal.code == 3 and "--yes" in no_terminal.stderr
+    assert no_terminal.code == 2 and "needs --yes when not on a terminal" in no_terminal.stderr
     back = project.run("rollback", "test", "--with-db", "--yes", "--json")
     assert back.code == 0, back.stderr
     assert "Data written since then will be LOST" in back.stderr
@@ -117,7 +119,7 @@ def test_a_failed_dump_stops_the_deploy_with_nothing_changed(project: Project) -
 def test_no_dump_needs_break_glass_where_a_window_is_set(project: Project) -> None:
     database = {"engine": "sqlite", "name": "app.db"}
     project.write_env("test", local_env(project.root, database=database, window={"calendar": "none"}))
-    result = project.run("deploy", "test", "--version", "1.0.0", "--no-dump")
+    result = project.run("deploy", "test", "--version", "1.0.0", "--no-dump", "--yes")
     assert result.code == 2 and "--break-glass" in result.stderr
 
 
@@ -153,7 +155,17 @@ def test_prune_follows_the_policy_and_never_drops_pinned_backups(project: Projec
     assert len(files) == 6  # three dumps, three manifests
 
 
-def test_backup_status_metrics_and_rescan(project: Project) -> None:
+@pytest.fixture
+def controller_in_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """An environment without a window runs its schedule in the controller's zone (TZ): UTC, whatever the machine's."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_backup_status_metrics_and_rescan(project: Project, controller_in_utc: None) -> None:
     from datetime import UTC, datetime, timedelta
 
     from release.clock import FixedClock

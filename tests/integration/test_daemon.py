@@ -64,6 +64,19 @@ def fill(db: Path, megabytes: int) -> None:
     conn.close()
 
 
+@pytest.fixture(autouse=True)
+def controller_in_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A test environment without a window runs its schedule in the controller's zone (TZ, else
+    /etc/localtime): these tests put the controller in UTC, whatever the machine's zone, as the due times
+    they expect are UTC's (test_backup_output_sqlite.py runs one in Asia/Shanghai)."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    assert datetime.now().astimezone().utcoffset() == timedelta(0)
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     project = Project(tmp_path / "proj")

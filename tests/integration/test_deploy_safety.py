@@ -6,6 +6,7 @@ import io
 import json
 import os
 import signal
+import subprocess
 import tarfile
 import time
 from pathlib import Path
@@ -16,6 +17,14 @@ from tests.support.project import Project, current_release, ssh_inventory
 from tests.support.sshd import SshdCluster, other_host_key_line
 
 pytestmark = pytest.mark.integration
+
+
+def key_fingerprint(public_key: Path) -> str:
+    """`ssh-ed25519 SHA256:…` of a public key file, by OpenSSH's own ssh-keygen (not by the code under test)."""
+    listed = subprocess.run(["ssh-keygen", "-lf", str(public_key)], check=True, capture_output=True, text=True)
+    fields = listed.stdout.split()  # 256 SHA256:… comment (ED25519)
+    assert fields[-1] == "(ED25519)", listed.stdout  # the suite's hosts have ed25519 keys
+    return f"ssh-ed25519 {fields[1]}"
 
 
 @pytest.fixture
@@ -81,6 +90,8 @@ def test_unknown_host_key_is_refused_before_any_change(project: Project, sshd_ho
     result = project.run("deploy", "test", "--version", "1.0.0")
     assert result.code == 3
     assert "h2: unknown host key" in result.stderr and "nothing was changed" in result.stderr
+    offered = key_fingerprint(sshd_hosts.hosts[1].host_key.with_suffix(".pub"))
+    assert f"the server offered {offered}: refusing" in result.stderr, result.stderr
     assert all(not (h.srv / "app").exists() for h in sshd_hosts.hosts)
 
 
@@ -94,6 +105,8 @@ def test_changed_host_key_is_refused(project: Project, sshd_hosts: SshdCluster) 
     )
     result = project.run("deploy", "test", "--version", "1.0.0")
     assert result.code == 3 and "h1: host key CHANGED" in result.stderr
+    offered = key_fingerprint(host.host_key.with_suffix(".pub"))
+    assert f"the server offered {offered}, {impostor} expects ssh-ed25519 SHA256:" in result.stderr, result.stderr
     status = project.run("status", "test", "--json").json()
     assert status["hosts"][0]["reachable"] is False and "CHANGED" in status["hosts"][0]["error"]
     assert all(not (h.srv / "app").exists() for h in sshd_hosts.hosts)
@@ -142,7 +155,8 @@ def test_kill_9_at_any_point_then_a_clean_rerun(project: Project, sshd_hosts: Ss
     assert refused.code == 3 and "died" in refused.stderr and "release unlock test" in refused.stderr
     assert project.run("unlock", "test", "--reason", "killed on purpose by the test").code == 0
     history = project.run("history", "test", "--json").json()
-    assert history[0]["status"] == "interrupted"
+    assert history[0]["status"] == "refused" and "died" in history[0]["refused_reason"]  # the attempt above
+    assert history[1]["status"] == "interrupted"
     rerun = project.run("deploy", "test", "--version", "1.1.0", "--json")
     assert rerun.code == 0, rerun.stderr
     new = rerun.json()["release_id"]

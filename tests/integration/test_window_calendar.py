@@ -44,7 +44,7 @@ def holiday_file(project: Project, content: str | dict[str, object], name: str =
 
 
 def test_weekend_in_an_unknown_year_refuses_a_daytime_deploy(project: Project) -> None:
-    result = project.run("deploy", "prod", "--version", "1.0.0")
+    result = project.run("deploy", "prod", "--version", "1.0.0", "--yes")
     assert result.code == 3, result.stderr
     assert "workday (Sat 2027-01-09: no holiday data for 2027)" in result.stderr
     assert UNKNOWN_2027 in result.stderr and "calendar/2027.json" in result.stderr
@@ -107,7 +107,8 @@ def test_year_listing_of_the_library_and_of_an_unknown_year(project: Project) ->
 
 def test_bad_holiday_file_is_one_line_exit_2(project: Project) -> None:
     holiday_file(project, '{"year": 2027, "days": [{"name": "x", "date": "2027-02-30", "isOffDay": true}]}')
-    for args in (("window", "prod"), ("window", "prod", "--year", "2027"), ("deploy", "prod", "--version", "1.0.0")):
+    deploy = ("deploy", "prod", "--version", "1.0.0", "--yes")
+    for args in (("window", "prod"), ("window", "prod", "--year", "2027"), deploy):
         result = project.run(*args)
         assert result.code == 2, (args, result.stderr)
         assert "calendar/2027.json:1: days[0].date: expected a date YYYY-MM-DD, got '2027-02-30'" in result.stderr

@@ -30,18 +30,20 @@ def host_dirs(project: Project) -> list[Path]:
 
 
 def test_prod_deploy_refused_at_14_00_before_anything_happens(project: Project) -> None:
-    result = project.run("deploy", "prod", "--version", "1.0.0")
+    result = project.run("deploy", "prod", "--version", "1.0.0", "--yes")
     assert result.code == 3
     assert "release window is closed" in result.stderr and "workday 14:00 Asia/Shanghai" in result.stderr
     assert "Next opening: 2026-11-24T18:30:00+08:00" in result.stderr and "--break-glass" in result.stderr
     assert all(not d.exists() for d in host_dirs(project))
-    assert project.run("history", "--json").json() == []
+    assert [(r["status"], r["kind"], r["version"]) for r in project.run("history", "--json").json()] == [
+        ("refused", "deploy", "1.0.0")
+    ]
     assert project.run("status", "prod", "--json").json()["lock"] is None
 
 
 def test_prod_deploy_allowed_at_19_00(project: Project) -> None:
     project.clock = FixedClock(TUESDAY_1900)
-    result = project.run("deploy", "prod", "--version", "1.0.0", "--json")
+    result = project.run("deploy", "prod", "--version", "1.0.0", "--yes", "--json")
     assert result.code == 0, result.stderr
     assert all((d / "current" / "VERSION").read_text() == "1.0.0\n" for d in host_dirs(project))
     assert project.run("history", "--json").json()[0]["break_glass"] is False
@@ -49,7 +51,7 @@ def test_prod_deploy_allowed_at_19_00(project: Project) -> None:
 
 def test_break_glass_at_14_00_deploys_and_is_recorded(project: Project) -> None:
     reason = "login outage fix, approved by Director Li"
-    result = project.run("deploy", "prod", "--version", "1.0.0", "--break-glass", reason, "--json")
+    result = project.run("deploy", "prod", "--version", "1.0.0", "--yes", "--break-glass", reason, "--json")
     assert result.code == 0, result.stderr
     assert "BREAK-GLASS" in result.stderr
     run = project.run("history", "prod", "--json").json()[0]
@@ -60,7 +62,7 @@ def test_break_glass_at_14_00_deploys_and_is_recorded(project: Project) -> None:
 
 @pytest.mark.parametrize("reason", ["", "urgent", "         x"])
 def test_break_glass_needs_a_written_reason(project: Project, reason: str) -> None:
-    result = project.run("deploy", "prod", "--version", "1.0.0", "--break-glass", reason)
+    result = project.run("deploy", "prod", "--version", "1.0.0", "--yes", "--break-glass", reason)
     assert result.code == 2 and "at least 10 characters" in result.stderr
     assert all(not d.exists() for d in host_dirs(project))
 
@@ -73,7 +75,7 @@ def test_test_deploys_are_never_refused(project: Project) -> None:
 
 def test_wait_for_window_counts_down_then_deploys(project: Project) -> None:
     project.clock = FixedClock(datetime(2026, 11, 24, 18, 29, 50, tzinfo=SHANGHAI))
-    result = project.run("deploy", "prod", "--version", "1.0.0", "--wait-for-window", "--json")
+    result = project.run("deploy", "prod", "--version", "1.0.0", "--yes", "--wait-for-window", "--json")
     assert result.code == 0, result.stderr
     assert "waiting for the window of prod: opens at 2026-11-24T18:30:00+08:00" in result.stderr
     run = project.run("history", "prod", "--json").json()[0]
@@ -81,11 +83,11 @@ def test_wait_for_window_counts_down_then_deploys(project: Project) -> None:
 
 
 def test_wait_for_window_refuses_long_waits_and_freezes(project: Project) -> None:
-    long_wait = project.run("deploy", "prod", "--version", "1.0.0", "--wait-for-window", "--max-wait", "2")
+    long_wait = project.run("deploy", "prod", "--version", "1.0.0", "--yes", "--wait-for-window", "--max-wait", "2")
     assert long_wait.code == 3 and "beyond --max-wait 2.0 h" in long_wait.stderr
     window = {"timezone": "Asia/Shanghai", "freeze": ["2026-11-20..2026-11-30"]}
     project.write_env("prod", local_env(project.root, window=window))
-    frozen = project.run("deploy", "prod", "--version", "1.0.0", "--wait-for-window")
+    frozen = project.run("deploy", "prod", "--version", "1.0.0", "--yes", "--wait-for-window")
     assert frozen.code == 3 and "freeze" in frozen.stderr
 
 
@@ -105,9 +107,9 @@ def test_window_command_and_status(project: Project) -> None:
 
 def test_rollback_is_never_blocked_by_default(project: Project) -> None:
     project.clock = FixedClock(TUESDAY_1900)
-    assert project.run("deploy", "prod", "--version", "1.0.0").code == 0
+    assert project.run("deploy", "prod", "--version", "1.0.0", "--yes").code == 0
     project.artifact("1.1.0")
-    assert project.run("deploy", "prod", "--version", "1.1.0").code == 0
+    assert project.run("deploy", "prod", "--version", "1.1.0", "--yes").code == 0
     project.clock = FixedClock(datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI))
-    assert project.run("rollback", "prod").code == 0
+    assert project.run("rollback", "prod", "--yes").code == 0
     assert all((d / "current" / "VERSION").read_text() == "1.0.0\n" for d in host_dirs(project))

@@ -82,17 +82,22 @@ class Project:
         path.write_text(yaml.safe_dump(plays, sort_keys=False, allow_unicode=True))
         return path
 
-    def run(self, *args: str) -> CliResult:
-        """Run `release -i <inventory> ARGS` in this process with this project's clock."""
+    def run(self, *args: str, answer: str | None = None) -> CliResult:
+        """Run `release -i <inventory> ARGS` in this process with this project's clock.
+
+        With `answer`, the run has a terminal and `answer` is what the person types at its prompts.
+        """
         out, err = io.StringIO(), io.StringIO()
-        context = Context(clock=self.clock, interactive=False)
-        cwd = os.getcwd()
+        context = Context(clock=self.clock, interactive=answer is not None)
+        cwd, stdin = os.getcwd(), sys.stdin
         os.chdir(self.root)
         try:
+            sys.stdin = io.StringIO(answer or "")
             with redirect_stdout(out), redirect_stderr(err):
                 code = main(["-i", str(self.inventory), *args], context)
         finally:
             os.chdir(cwd)
+            sys.stdin = stdin
         return CliResult(code, out.getvalue(), err.getvalue())
 
     def spawn(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:

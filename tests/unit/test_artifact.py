@@ -352,12 +352,12 @@ def test_a_cached_check_still_enforces_a_changed_limit(
 ) -> None:
     path = make_tar(ZEROS)
     sha256 = prepare_artifact(path, tmp_path / "cache").sha256
-    assert (tmp_path / "cache" / "checked" / sha256).read_text() == f"{3 * MB}\n"
+    assert (tmp_path / "cache" / "checked" / sha256).read_text() == CHECKED_3MB
 
     def not_again(*args: object) -> int:
         raise AssertionError("the checked artifact was read again")
 
-    monkeypatch.setattr("release.artifact.check_members", not_again)
+    monkeypatch.setattr("release.artifact.inspect_members", not_again)
     assert prepare_artifact(path, tmp_path / "cache", max_unpacked_mb=3).sha256 == sha256
     with pytest.raises(BadInput) as caught:
         prepare_artifact(path, tmp_path / "cache", max_unpacked_mb=2)
@@ -367,7 +367,12 @@ def test_a_cached_check_still_enforces_a_changed_limit(
     )
 
 
-@pytest.mark.parametrize("marker", ["", "garbage\n"], ids=["empty-marker-of-older-versions", "garbled"])
+CHECKED_3MB = '{"unpacked": 3145728, "strip": 0, "folder": null}\n'
+
+
+@pytest.mark.parametrize(
+    "marker", ["", f"{3 * MB}\n", "garbage\n"], ids=["empty-marker-of-older-versions", "size-only", "garbled"]
+)
 def test_a_marker_without_a_size_means_read_again(make_tar: MakeTar, tmp_path: Path, marker: str) -> None:
     path = make_tar(ZEROS)
     sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -376,7 +381,7 @@ def test_a_marker_without_a_size_means_read_again(make_tar: MakeTar, tmp_path: P
     with pytest.raises(BadInput, match="unpacks to at least 3.0 MB"):
         prepare_artifact(path, tmp_path / "cache", max_unpacked_mb=2)
     prepare_artifact(path, tmp_path / "cache")
-    assert (tmp_path / "cache" / "checked" / sha256).read_text() == f"{3 * MB}\n"
+    assert (tmp_path / "cache" / "checked" / sha256).read_text() == CHECKED_3MB
 
 
 # --- directory artifacts -------------------------------------------------------------------------

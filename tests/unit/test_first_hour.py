@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from importlib.metadata import version
@@ -55,6 +56,8 @@ def test_help_works_where_there_is_no_inventory(tmp_path: Path, command: tuple[s
     assert code == 0, err
     assert f"Usage: release {' '.join(command)}" in out
     assert list(tmp_path.iterdir()) == [], "--help creates nothing (no ledger, no .release/)"
+    labels = re.findall(r"<[^>\s]+(?: range)?>", out)  # Typer's type labels: <str>, <float range>, <list[str]>
+    assert labels == [], f"placeholders a person reads (HOST, HOURS), not {labels}"
 
 
 def test_a_command_that_needs_the_inventory_says_how_to_get_one(tmp_path: Path) -> None:

@@ -41,6 +41,8 @@ class Artifact:
     path: Path
     sha256: str
     size: int
+    strip: int = 0  # leading name components to strip when unpacking (an artifact wrapped in one folder)
+    folder: str | None = None  # that folder's name, for the plan's text
 
 
 @dataclass

@@ -24,7 +24,7 @@ from loguru import logger
 from release.errors import OperationFailed
 from release.hosts import CommandFailed, PutFailed, q
 from release.layout import MARKER, artifact_path, releases_dir
-from release.playbook.modules.base import Module, ModuleArgs, Step, TaskContext
+from release.playbook.modules.base import Artifact, Module, ModuleArgs, Step, TaskContext
 
 BAD_COPY = 65  # EX_DATAERR (sysexits.h): a copy on the host is not what its name says; it was removed
 # openssl's sha256 uses the CPU's SHA instructions: 50 MB in 0.04 s, coreutils 9.1's sha256sum 0.2-0.3 s,
@@ -72,19 +72,27 @@ class UploadRelease(Module):
             source = posixpath.dirname(same[-1])
             link = f"{prepare} && cp -al {q(source)} {q(partial)} && mv -T {q(partial)} {q(final)}"
             return [Step(f"link {posixpath.basename(source)} (same artifact) into {final}", lambda: host.run(link))]
+        strip = f" --strip-components={artifact.strip}" if artifact.strip else ""
         unpack = (
-            f"mkdir -p {q(partial)} && tar -xzf {q(remote)} -C {q(partial)} --no-same-owner && "
+            f"mkdir -p {q(partial)} && tar -xzf {q(remote)} -C {q(partial)} --no-same-owner{strip} && "
             f"printf '%s\\n' {q(sha)} > {q(partial)}/{MARKER} && mv -T {q(partial)} {q(final)}"
         )
         if has_artifact:
             return [
                 Step(f"artifact already on host (sha256 {sha[:12]}…), not sent"),
-                Step(f"check it and unpack into {final} (sent again if damaged)", lambda: _reuse(ctx, prepare, unpack)),
+                Step(
+                    f"check it and unpack into {final}{_unwrapping(artifact)} (sent again if damaged)",
+                    lambda: _reuse(ctx, prepare, unpack),
+                ),
             ]
         return [
             Step(f"upload {artifact.path.name} ({artifact.size} bytes) to {remote}", lambda: _send(ctx, prepare)),
-            Step(f"unpack into {final}", lambda: host.run(unpack)),
+            Step(f"unpack into {final}{_unwrapping(artifact)}", lambda: host.run(unpack)),
         ]
+
+
+def _unwrapping(artifact: Artifact) -> str:
+    return f" (the contents of its one folder {artifact.folder}/)" if artifact.folder else ""
 
 
 def check_sha256(path: str, sha256: str, what: str) -> str:

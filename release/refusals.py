@@ -1,0 +1,82 @@
+"""Refused attempts go on record: an audit asks who tried to change what, and when, not only what was done.
+
+A deploy, rollback or restore that a guard refuses (window closed, lock held, isolation, preflight,
+checklist: everything that raises `Refused`, exit 3) is recorded as a run with status `refused`: the
+operator, the environment, the kind, the version asked for, the operator's reason and the refusal.
+It names no release, so it never counts as an environment's release (`Ledger.run_facts`).
+
+Recording takes no lock (the lock may be what refused) and never turns the refusal into another
+error: a ledger that cannot be written costs a warning, and the command still exits 3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from loguru import logger
+
+from release.context import Context
+from release.errors import Refused
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What an operator tried: recorded as it was asked if a guard refuses it."""
+
+    kind: str  # deploy | rollback | restore
+    env: str
+    version: str | None = None
+    reason: str | None = None  # the operator's reason, break-glass text included
+    break_glass: bool = False
+    hosts: list[str] = field(default_factory=list)  # the hosts named (--limit); none: all of them
+    backup_id: str | None = None
+
+
+def operator_reason(reason: str | None, break_glass: str | None) -> str | None:
+    """The reason as recorded: the operator's, and the break-glass text."""
+    glass = f"break-glass: {break_glass.strip()}" if break_glass else None
+    return "; ".join(filter(None, [reason, glass])) or None
+
+
+@contextmanager
+def refusals_recorded(ctx: Context, attempt: Attempt, dry_run: bool = False) -> Iterator[None]:
+    """Run the block; if a guard refuses it, record the refusal in the ledger and re-raise it.
+
+    A refusal after the block started a run of its own is not recorded twice: that run says how it ended.
+    A dry run changes nothing and is recorded in no case. Entering also warns when the ledger would
+    name nobody but root.
+    """
+    if not dry_run and (warning := ctx.settings.operator_warning()):
+        logger.warning(warning)
+    started = ctx.runs_started()
+    try:
+        yield
+    except Refused as refusal:
+        if not dry_run and ctx.runs_started() == started:
+            record(ctx, attempt, str(refusal))
+        raise
+
+
+def record(ctx: Context, attempt: Attempt, refusal: str) -> int | None:
+    """Record one refused attempt; on any ledger failure log a warning and return None."""
+    try:
+        run_id = ctx.ledger.record_refusal(
+            refusal,
+            env=attempt.env,
+            kind=attempt.kind,
+            version=attempt.version,
+            operator=ctx.operator,
+            reason=attempt.reason,
+            break_glass=attempt.break_glass,
+            hosts=list(attempt.hosts),
+            partial=bool(attempt.hosts),
+            backup_id=attempt.backup_id,
+        )
+    except Exception as exc:  # noqa: BLE001 - the refusal is what the operator must see, not the ledger's trouble
+        first = (str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__])[0]
+        logger.warning("the refusal could not be recorded in the ledger: {error}", error=first)
+        return None
+    logger.debug("refusal recorded in the ledger as run {id}", id=run_id)
+    return run_id
