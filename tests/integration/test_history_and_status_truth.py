@@ -24,6 +24,7 @@ from sqlalchemy.exc import OperationalError
 from release import ledger as ledger_module
 from release.clock import FixedClock
 from tests.support.databases import PostgresServer
+from tests.support.old_ledger import OLD_RUNS_DDL
 from tests.support.project import Project, local_env
 
 pytestmark = pytest.mark.integration
@@ -35,17 +36,6 @@ TUESDAY_1900 = datetime(2026, 11, 24, 19, 0, tzinfo=SHANGHAI).astimezone(UTC)  #
 OTHER_LOCK = (
     "INSERT INTO locks VALUES ('prod', 'ops-zhao', 'other-machine', 4242, '2026-11-24T05:00:00+00:00', '9.9', 'deploy')"
 )
-# `runs` as the code before issue 11 created it (sqlite_master of a ledger it made), with one of its rows
-OLD_RUNS_DDL = """
-CREATE TABLE runs (
-    id INTEGER NOT NULL, env VARCHAR(64) NOT NULL, kind VARCHAR(16) NOT NULL, version VARCHAR(64),
-    release_id VARCHAR(96), previous_release_id VARCHAR(96), status VARCHAR(16) NOT NULL,
-    operator VARCHAR(128) NOT NULL, reason TEXT, break_glass BOOLEAN NOT NULL, started_at VARCHAR(40) NOT NULL,
-    finished_at VARCHAR(40), hosts TEXT NOT NULL, partial BOOLEAN NOT NULL, artifact_sha256 VARCHAR(64),
-    backup_id VARCHAR(128), controller VARCHAR(255) NOT NULL, pid INTEGER NOT NULL, error TEXT, PRIMARY KEY (id)
-);
-CREATE INDEX ix_runs_env ON runs (env);
-"""
 OLD_ROW = dict(
     id=1,
     env="prod",

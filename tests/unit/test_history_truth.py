@@ -18,21 +18,13 @@ from release import render
 from release.clock import FixedClock
 from release.ledger import Ledger
 from release.settings import Settings
+from tests.support.old_ledger import OLD_RUNS_DDL
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 BERLIN = ZoneInfo("Europe/Berlin")
 NOON_UTC = datetime(2026, 12, 2, 11, 5, tzinfo=UTC)
 
-# `runs` exactly as the code before issue 11 created it (no failed_host, failed_task): an existing ledger
-OLD_RUNS_DDL = """
-CREATE TABLE runs (
-    id INTEGER NOT NULL, env VARCHAR(64) NOT NULL, kind VARCHAR(16) NOT NULL, version VARCHAR(64),
-    release_id VARCHAR(96), previous_release_id VARCHAR(96), status VARCHAR(16) NOT NULL,
-    operator VARCHAR(128) NOT NULL, reason TEXT, break_glass BOOLEAN NOT NULL, started_at VARCHAR(40) NOT NULL,
-    finished_at VARCHAR(40), hosts TEXT NOT NULL, partial BOOLEAN NOT NULL, artifact_sha256 VARCHAR(64),
-    backup_id VARCHAR(128), controller VARCHAR(255) NOT NULL, pid INTEGER NOT NULL, error TEXT, PRIMARY KEY (id)
-);
-CREATE INDEX ix_runs_env ON runs (env);
+OLD_RUN_ROW = """
 INSERT INTO runs VALUES (1, 'prod', 'deploy', '1.0.0', '20261201T100000Z-1.0.0', NULL, 'succeeded', 'li', NULL, 0,
     '2026-12-01T10:00:00+00:00', '2026-12-01T10:01:00+00:00', '["web1"]', 0, NULL, NULL, 'old-box', 1, NULL);
 """
@@ -106,7 +98,7 @@ def ledger_at(path: Path) -> Ledger:
 def test_an_old_ledger_gains_the_new_columns_in_place_and_keeps_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
     with sqlite3.connect(path) as conn:
-        conn.executescript(OLD_RUNS_DDL)
+        conn.executescript(OLD_RUNS_DDL + OLD_RUN_ROW)
     ledger = ledger_at(path)
     try:
         [old] = [run.to_json() for run in ledger.history()]
