@@ -36,12 +36,14 @@ from release.cli_doctor import doctor_command
 from release.cli_init import init_command
 from release.clock import FixedClock
 from release.context import Context
-from release.deploy import DeployFailed, DeployReport, DeployRequest, deploy
+from release.deploy import deploy
 from release.errors import BadInput, ExitStatus, Refused, ReleaseError
 from release.guards import calendar_year, window_decision
 from release.isolation import comparison
+from release.lifecycle.reports import RunFailed, RunReport
+from release.lifecycle.requests import DeployRequest, RollbackRequest
 from release.log import setup_console, start_run_log
-from release.rollback import RollbackRequest, rollback
+from release.rollback import rollback
 from release.status import status
 
 app = typer.Typer(
@@ -53,11 +55,11 @@ app = typer.Typer(
 )
 
 
-def _report(ctx: Context, operation: Callable[[], DeployReport]) -> None:
+def _report(ctx: Context, operation: Callable[[], RunReport]) -> None:
     """Run a deploy or rollback and print its per-host table (or JSON), also when it failed."""
     try:
         report = operation()
-    except DeployFailed as failed:
+    except RunFailed as failed:
         report = failed.report
         emit(ctx, report.to_json(), lambda: render.deploy_report(render.stdout_console(), report))
         raise

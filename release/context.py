@@ -44,11 +44,6 @@ class Context:
         require_inventory_dir(self.inventory_dir)
         return Ledger(self.settings.ledger_url_for(self.project_dir), self.clock)
 
-    def runs_started(self) -> int:
-        """How many runs this invocation has started so far (0 while the ledger is not even open)."""
-        ledger = self.__dict__.get("ledger")
-        return len(ledger.started) if isinstance(ledger, Ledger) else 0
-
     def close(self) -> None:
         """Close the ledger if it was opened: SQLite folds its write-ahead log back in now, not at exit."""
         ledger = self.__dict__.pop("ledger", None)

@@ -10,11 +10,11 @@ from release.clock import iso
 from release.errors import BadInput, Refused
 from release.holidays import NO_FILES, HolidayFiles, load_holiday_files, year_listing
 from release.inventory import Environment
+from release.lifecycle.requests import DeployRequest
 from release.window import WindowDecision, allows_rollback, evaluate
 
 if TYPE_CHECKING:
     from release.context import Context
-    from release.deploy import DeployRequest
 
 MIN_REASON = 10
 UNGUARDED = (

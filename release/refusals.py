@@ -6,19 +6,17 @@ operator, the environment, the kind, the version asked for, the operator's reaso
 It names no release, so it never counts as an environment's release (`Ledger.run_facts`).
 
 Recording takes no lock (the lock may be what refused) and never turns the refusal into another
-error: a ledger that cannot be written costs a warning, and the command still exits 3.
+error: a ledger that cannot be written costs a warning, and the command still exits 3. The run
+lifecycle (`release.lifecycle.run.Lifecycle`) records a refusal that ends it before a run was recorded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from loguru import logger
 
 from release.context import Context
-from release.errors import Refused
 
 
 @dataclass(frozen=True)
@@ -38,25 +36,6 @@ def operator_reason(reason: str | None, break_glass: str | None) -> str | None:
     """The reason as recorded: the operator's, and the break-glass text."""
     glass = f"break-glass: {break_glass.strip()}" if break_glass else None
     return "; ".join(filter(None, [reason, glass])) or None
-
-
-@contextmanager
-def refusals_recorded(ctx: Context, attempt: Attempt, dry_run: bool = False) -> Iterator[None]:
-    """Run the block; if a guard refuses it, record the refusal in the ledger and re-raise it.
-
-    A refusal after the block started a run of its own is not recorded twice: that run says how it ended.
-    A dry run changes nothing and is recorded in no case. Entering also warns when the ledger would
-    name nobody but root.
-    """
-    if not dry_run and (warning := ctx.settings.operator_warning()):
-        logger.warning(warning)
-    started = ctx.runs_started()
-    try:
-        yield
-    except Refused as refusal:
-        if not dry_run and ctx.runs_started() == started:
-            record(ctx, attempt, str(refusal))
-        raise
 
 
 def record(ctx: Context, attempt: Attempt, refusal: str) -> int | None:

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from release.clock import shown
-from release.deploy import DeployReport
+from release.lifecycle.reports import RunReport
 
 STYLE = {
     "switched": "green",
@@ -29,7 +29,7 @@ def _styled(value: str) -> str:
     return f"[{style}]{value}[/]" if style else value
 
 
-def deploy_report(console: Console, report: DeployReport) -> None:
+def deploy_report(console: Console, report: RunReport) -> None:
     """The per-host result table (and, for --dry-run, the plan of every task)."""
     if report.status == "planned":
         console.print(
