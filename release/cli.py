@@ -38,6 +38,7 @@ from release.clock import FixedClock
 from release.context import Context
 from release.deploy import deploy
 from release.errors import BadInput, ExitStatus, Refused, ReleaseError
+from release.events import LockCleared
 from release.guards import calendar_year, window_decision
 from release.isolation import comparison
 from release.lifecycle.reports import RunFailed, RunReport
@@ -233,6 +234,7 @@ def unlock_command(
     ctx = context_of(typer_ctx, json_output)
     ctx.environment(env)
     cleared = locks.clear(ctx.ledger, env, ctx.operator, reason, force)
+    ctx.events.publish(LockCleared(env, ctx.operator, reason, cleared.to_json()))
     emit(
         ctx,
         {"env": env, "cleared": cleared.to_json()},

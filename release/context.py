@@ -12,6 +12,7 @@ from rich.console import Console
 
 from release.clock import Clock, SystemClock, local_zone
 from release.errors import ReleaseError
+from release.events import EventBus
 from release.inventory import Environment, load_environment, require_inventory_dir
 from release.isolation import check_isolation
 from release.ledger import Ledger
@@ -32,6 +33,7 @@ class Context:
     console: Console = field(default_factory=lambda: Console(stderr=True))
     interactive: bool = field(default_factory=lambda: sys.stdin.isatty())
     _zones: dict[str, tzinfo] = field(default_factory=dict, init=False, repr=False)
+    _loaded: dict[str, Environment] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def project_dir(self) -> Path:
@@ -61,7 +63,19 @@ class Context:
         redactor.add(*env.secrets)
         self._zones[name] = env.zone
         check_isolation(env, self.inventory_dir)
+        self._loaded[name] = env
         return env
+
+    def loaded(self, name: str) -> Environment:
+        """The environment as this invocation loaded it (loading it now if it has not)."""
+        return self._loaded.get(name) or self.environment(name)
+
+    @cached_property
+    def events(self) -> EventBus:
+        """The event bus of this invocation, its subscribers registered (release.subscribers)."""
+        from release.subscribers import default_bus  # the subscribers reach the backup modules, which need Context
+
+        return default_bus(self)
 
     def zone_of(self, name: str) -> tzinfo:
         """The zone an environment's times are shown in (`Environment.zone`).

@@ -18,7 +18,7 @@ from release.layout import artifact_store, cleanup_plan, read_store_state, relea
 from release.lifecycle.reports import HostOutcome, RunFailed, RunReport
 from release.lifecycle.requests import DeployRequest
 from release.lifecycle.run import Lifecycle, failure_fields
-from release.lifecycle.steps import close_all, load_playbooks, preflight, run_rollback_playbook, switch_back
+from release.lifecycle.steps import close_all, load_playbooks, run_rollback_playbook, switch_back
 from release.playbook.loader import Playbook
 from release.playbook.modules.base import RunState
 from release.playbook.runner import PlaybookRunner, Reporter, TaskFailed, TaskReport, release_hosts
@@ -50,14 +50,13 @@ def _deploy(ctx: Context, life: Lifecycle, request: DeployRequest) -> RunReport:
     )
     playbook, rollback_book = load_playbooks(env)
     hosts = build_hosts(env, request.limit)
-    run = RunState(env=env, release_id=release_id, version=version, artifact=artifact, dry_run=request.dry_run)
+    run = RunState(env, release_id, version, artifact, request.dry_run, publish=ctx.events.publish)
     if request.no_dump and env.inventory.window is not None and not request.break_glass:
         raise BadInput(f"--no-dump on {env.name} (it has a release window) needs --break-glass 'reason'")
     if request.dry_run:
         return _dry_run(env, run, playbook, hosts, dump=_wants_dump(env, request))
-    reason = check_deploy_allowed(ctx, env, request)
+    reason = check_deploy_allowed(ctx, env, request, hosts)  # window, lock, preflight: the same guards as rollback
     with life.locked(version, wait=request.lock_wait):
-        preflight(hosts)
         run_id = life.start(
             version=version,
             release_id=release_id,
@@ -172,7 +171,7 @@ def _undo(
     """Switch every host that switched in this run back, run the rollback playbook there, drop the new release."""
     switched = dict(run.switched)
     by_name = {h.name: h for h in hosts}
-    results = switch_back([by_name[n] for n in switched], switched, progress)
+    results = switch_back(env, [by_name[n] for n in switched], switched, progress, run.publish)
     restored = [by_name[n] for n, o in results.items() if o.ok and switched[n]]
     if rollback_book and restored:
         targets = {h.name: str(switched[h.name]) for h in restored}

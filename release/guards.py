@@ -1,16 +1,24 @@
-"""Guards that run before anything changes: the release window and break-glass."""
+"""Guards that run before anything changes: the checks of GUARDS (window, lock, preflight), and break-glass."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
+from release.checks.base import Check, CheckResult, enforce
+from release.checks.hosts import reach, reachability
+from release.checks.lock import judge_lock
+from release.checks.window import Kind, judge_window
 from release.clock import iso
 from release.errors import BadInput, Refused
+from release.events import BreakGlassUsed
 from release.holidays import NO_FILES, HolidayFiles, load_holiday_files, year_listing
+from release.hosts import Host
 from release.inventory import Environment
-from release.lifecycle.requests import DeployRequest
+from release.lifecycle.requests import DeployRequest, RollbackRequest
+from release.lock import holder
 from release.window import WindowDecision, allows_rollback, evaluate
 
 if TYPE_CHECKING:
@@ -69,26 +77,91 @@ def calendar_year(env: Environment, year: int) -> dict[str, Any]:
     return data
 
 
-def check_deploy_allowed(ctx: Context, env: Environment, request: DeployRequest) -> str | None:
-    """Refuse (exit 3) outside the window unless broken with a reason; return the reason to record."""
+@dataclass(frozen=True)
+class Policy:
+    """How a kind of change meets the guards: a rollback's window is open at any hour unless the inventory says not."""
+
+    kind: Kind
+    break_glass: str | None = None
+    lock_wait: float = 0
+    wait_for_window: bool = False
+    max_wait: float = 16 * 3600
+
+
+@dataclass
+class Subject:
+    """What the guards look at: the environment, the change's policy, its hosts, the window's answer once known."""
+
+    ctx: Context
+    env: Environment
+    policy: Policy
+    hosts: list[Host]
+    decision: WindowDecision | None = None
+
+
+def _window(subject: Subject) -> CheckResult:
+    policy = subject.policy
+    decision = subject.decision or window_decision(subject.ctx, subject.env, rollback=policy.kind == "rollback")
+    return judge_window(subject.env.name, decision, policy.kind, policy.break_glass)
+
+
+def _lock(subject: Subject) -> CheckResult:
+    return judge_lock(subject.env.name, holder(subject.ctx.ledger, subject.env.name), subject.policy.lock_wait)
+
+
+def _reachable(subject: Subject) -> CheckResult:
+    return reachability(reach(subject.hosts))
+
+
+# What stops a deploy and a rollback, in this order: the later ones reach nothing when an earlier one fails.
+GUARDS: tuple[Check[Subject], ...] = (Check("window", _window), Check("lock", _lock), Check("preflight", _reachable))
+
+
+def guard(ctx: Context, env: Environment, policy: Policy, hosts: list[Host]) -> list[CheckResult]:
+    """Run GUARDS under `policy`; refuse (exit 3) at the first fail, its hosts' connections closed.
+
+    With `wait_for_window` (and no break-glass) a closed window is waited for first. A deploy that
+    breaks the glass of a closed window is logged and announced (BreakGlassUsed).
+    """
+    subject = Subject(ctx, env, policy, hosts)
+    if policy.wait_for_window and not policy.break_glass:
+        decision = window_decision(ctx, env, rollback=policy.kind == "rollback")
+        subject.decision = decision if decision.open else wait_for_window(ctx, env, decision, policy.max_wait)
+
+    def seen(check: Check[Subject], result: CheckResult) -> None:
+        if check.name == "window" and policy.kind == "deploy" and policy.break_glass and not result.evidence["open"]:
+            _announce_break_glass(ctx, env, policy.break_glass, str(result.evidence["decision"]))
+
+    try:
+        return enforce(GUARDS, subject, seen)
+    except Refused:
+        for host in hosts:
+            host.close()
+        raise
+
+
+def _announce_break_glass(ctx: Context, env: Environment, text: str, decision: str) -> None:
+    logger.warning("BREAK-GLASS: deploying {env} outside the window: {text}", env=env.name, text=text)
+    ctx.events.publish(BreakGlassUsed(env.name, ctx.operator, text, decision))
+
+
+def check_deploy_allowed(ctx: Context, env: Environment, request: DeployRequest, hosts: list[Host]) -> str | None:
+    """Run the guards with the deploy policy (exit 3 on a fail); return the reason to record.
+
+    Outside the window only with a break-glass reason, which then comes first in the recorded reason.
+    """
     check_break_glass(request.break_glass)
     if env.unguarded_production:
         logger.warning(UNGUARDED.format(env=env.name))
-    decision = window_decision(ctx, env)
-    if not decision.open and request.wait_for_window and not request.break_glass:
-        decision = wait_for_window(ctx, env, decision, request.max_wait)
-    reason = request.reason
-    if decision.open:
-        return "; ".join(filter(None, [reason, _glass(request.break_glass)])) or None
-    if not request.break_glass:
-        nxt = f" Next opening: {iso(decision.next_open)}." if decision.next_open else ""
-        raise Refused(
-            f"{env.name}: the release window is closed ({decision.reason}).{nxt} "
-            "To deploy anyway, break the glass: --break-glass 'why it cannot wait'"
-        )
-    logger.warning("BREAK-GLASS: deploying {env} outside the window: {text}", env=env.name, text=request.break_glass)
-    ctx.ledger.add_event(env.name, "break-glass", ctx.operator, request.break_glass, window=decision.reason)
-    return "; ".join(filter(None, [_glass(request.break_glass), reason]))
+    policy = Policy("deploy", request.break_glass, request.lock_wait, request.wait_for_window, request.max_wait)
+    window = guard(ctx, env, policy, hosts)[0]
+    reasons = [request.reason, _glass(request.break_glass)]
+    return "; ".join(filter(None, reasons if window.evidence["open"] else reversed(reasons))) or None
+
+
+def check_rollback_allowed(ctx: Context, env: Environment, request: RollbackRequest, hosts: list[Host]) -> None:
+    """Run the guards with the rollback policy (exit 3 on a fail): its window is open at any hour by default."""
+    guard(ctx, env, Policy("rollback", request.break_glass, request.lock_wait), hosts)
 
 
 def _glass(text: str | None) -> str | None:

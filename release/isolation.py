@@ -16,7 +16,8 @@ from typing import Any
 
 from loguru import logger
 
-from release.errors import Refused, ReleaseError
+from release.checks.base import CheckResult, refuse_failed
+from release.errors import ReleaseError
 from release.host_identity import LOCAL_PLACE, HostIdentity, known_keys, local_keys
 from release.inventory import Environment, environment_names, load_environment
 
@@ -196,16 +197,28 @@ def load_all(inventory_dir: Path) -> list[Environment]:
     return envs
 
 
-def check_isolation(env: Environment, inventory_dir: Path) -> None:
-    """Refuse (exit 3) when `env` shares its database or a host directory with another environment."""
+ISOLATION_FIX = "Each environment needs its own database and its own hosts (or deploy_to): fix the inventory."
+
+
+def isolation_result(env: Environment, inventory_dir: Path) -> CheckResult:
+    """The isolation check: `env` shares no database and no host directory with another environment."""
     others = [e for e in load_all(inventory_dir) if e.name != env.name]
     mine = [c for c in conflicts([env, *others]) if env.name in (c.first, c.second)]
-    if mine:
-        lines = "\n".join(f"  {c.describe()}" for c in mine)
-        raise Refused(
-            f"environment isolation: {env.name} is not isolated from other environments:\n{lines}\n"
-            "Each environment needs its own database and its own hosts (or deploy_to): fix the inventory."
-        )
+    return judge_isolation(env.name, mine, [e.name for e in others])
+
+
+def judge_isolation(env: str, found: list[Conflict], others: list[str]) -> CheckResult:
+    """Ok when `found` (the conflicts that involve `env`) is empty."""
+    if not found:
+        return CheckResult("ok", f"{env} is isolated from the other environments", {"compared_with": others})
+    evidence = {"conflicts": [c.__dict__ for c in found]}
+    reason = f"environment isolation: {env} is not isolated from other environments"
+    return CheckResult("fail", reason, evidence, ISOLATION_FIX, tuple(c.describe() for c in found))
+
+
+def check_isolation(env: Environment, inventory_dir: Path) -> None:
+    """Refuse (exit 3) when `env` shares its database or a host directory with another environment."""
+    refuse_failed([isolation_result(env, inventory_dir)])
 
 
 def comparison(inventory_dir: Path) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from release.backup.catalog import pinned_to
 from release.backup.service import check_file
 from release.context import Context
 from release.errors import BadInput, Refused
-from release.guards import check_break_glass, window_decision
+from release.guards import check_break_glass, check_rollback_allowed
 from release.hosts import Host
 from release.inventory import Environment
 from release.layout import read_state
@@ -116,11 +116,7 @@ def _rollback(ctx: Context, life: Lifecycle, request: RollbackRequest) -> RunRep
     check_break_glass(request.break_glass)
     deploy_book, rollback_book = load_playbooks(env)
     hosts = release_hosts(deploy_book, build_hosts(env))
-    decision = window_decision(ctx, env, rollback=True)
-    if not decision.open and not request.break_glass:
-        raise Refused(
-            f"{env.name}: rollbacks follow the window here (window: rollback) and it is closed: {decision.reason}"
-        )
+    check_rollback_allowed(ctx, env, request, hosts)  # window, lock, preflight: the same guards as deploy
     with life.locked(request.to, wait=request.lock_wait):
         try:
             plan = decide(ctx, env, request.to, preflight(hosts, read_state), request.with_db)

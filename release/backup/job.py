@@ -1,5 +1,5 @@
 """One backup of one environment, scheduled (the daemon) or manual (`backup run`): dump, remote copy,
-prune, metrics; record and alert on failure."""
+prune; its success or failure is published (the subscribers record it, write the metrics, alert)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import time
 from loguru import logger
 
 from release.backup.catalog import Backup
-from release.backup.notify import alert, write_metrics
 from release.backup.prune import prune
 from release.backup.remote import copy_to_remote
 from release.backup.service import take_backup
 from release.context import Context
 from release.errors import OperationFailed, ReleaseError
+from release.events import BackupFailed, BackupSucceeded
 from release.inventory import Environment
 from release.lock import LockWaitCancelled, deploy_lock
 
@@ -47,14 +47,12 @@ def run_scheduled_backup(
         raise
     except (ReleaseError, OSError) as exc:
         message = str(exc)
-        ctx.ledger.add_event(env.name, "backup-failed", ctx.operator, message)
-        write_metrics(ctx, env)
-        alert(ctx, env, message)
+        ctx.events.publish(BackupFailed(env.name, kind, message, ctx.operator))  # recorded, metrics, alert
         if isinstance(exc, OSError):  # one line at the CLI too, not a traceback
             raise OperationFailed(f"backup of {env.name} failed: {message}") from exc
         raise  # the caller prints it once: the CLI's error line, the daemon's "backup of … failed"
     if prune_after:
         prune(ctx, env)
-    write_metrics(ctx, env, time.monotonic() - started)
+    ctx.events.publish(BackupSucceeded(env.name, backup.id, kind, time.monotonic() - started))
     logger.info("{kind} backup of {env} done: {id}", kind=kind, env=env.name, id=backup.id)
     return backup

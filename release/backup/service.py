@@ -15,6 +15,7 @@ from release.context import Context
 from release.db import make_dumper
 from release.db.base import Dumper, DumpFailed
 from release.errors import BadInput, OperationFailed
+from release.events import DatabaseRestored
 from release.inventory import Environment
 from release.progress import transfer_progress
 from release.targets import build_hosts
@@ -156,7 +157,7 @@ def restore_or_put_back(ctx: Context, env: Environment, backup: Backup, path: Pa
         )
         put_back(ctx, env, safety, f"restore of {backup.id} interrupted")
         raise
-    ctx.ledger.add_event(env.name, "restore", ctx.operator, f"restored {backup.id}", safety=safety.id)
+    ctx.events.publish(DatabaseRestored(env.name, backup.id, f"restored {backup.id} (safety dump {safety.id})"))
 
 
 class SafetyNotRestored(OperationFailed):
@@ -172,4 +173,4 @@ def put_back(ctx: Context, env: Environment, safety: Backup, why: str) -> None:
             f"{why} AND restoring the safety dump {safety.id} failed ({again}): "
             f"the database may be inconsistent; the safety dump is kept at {safety.path}"
         ) from None
-    ctx.ledger.add_event(env.name, "restore", ctx.operator, f"put back the safety dump {safety.id}: {why}")
+    ctx.events.publish(DatabaseRestored(env.name, safety.id, f"put back the safety dump {safety.id}: {why}"))

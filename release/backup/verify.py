@@ -40,13 +40,13 @@ from typing import Any
 from loguru import logger
 
 from release.backup.catalog import Backup, get, list_backups, set_fields, write_manifest
-from release.backup.notify import alert
 from release.backup.service import backup_file, check_file, open_dumper
 from release.clock import iso
 from release.context import Context
 from release.db import DumpFailed, ScratchUnavailable
 from release.db.base import ScratchServer, stale_scratches
 from release.errors import BadInput, OperationFailed, ReleaseError
+from release.events import BackupVerified
 from release.inventory import Environment
 
 EXACT_ENGINES = ("sqlite",)  # counted in the very snapshot that was dumped
@@ -122,11 +122,8 @@ def verify_backup(ctx: Context, env: Environment, backup: Backup) -> VerifyResul
             set_fields(ctx.ledger, backup.id, verify_error=error)
             _rewrite_manifest(ctx, env, backup.id)
         what = "could not be verified" if inconclusive else "failed verification"
-        ctx.ledger.add_event(
-            env.name, "verify-failed", ctx.operator, f"backup {backup.id} {what}: {error}", backup=backup.id
-        )
         logger.error("backup {id} {what}: {error}", id=backup.id, what=what, error=error)
-        alert(ctx, env, f"backup {backup.id} {what}: {error}")
+        ctx.events.publish(BackupVerified(env.name, backup.id, False, f"{what}: {error}"))  # recorded, alerted
         return VerifyResult(backup.id, False, seconds, error, inconclusive)
 
     logger.info("verifying {id}", id=backup.id)
@@ -147,6 +144,7 @@ def verify_backup(ctx: Context, env: Environment, backup: Backup) -> VerifyResul
     _rewrite_manifest(ctx, env, backup.id)
     seconds = time.monotonic() - started
     logger.info("backup {id} verified in {s:.1f}s: {n} tables", id=backup.id, s=seconds, n=len(restored))
+    ctx.events.publish(BackupVerified(env.name, backup.id, True, f"{len(restored)} tables"))
     return VerifyResult(backup.id, True, seconds, None, False, verified_at, restored, tuple(notes))
 
 

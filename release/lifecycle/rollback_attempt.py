@@ -129,7 +129,8 @@ class RollbackAttempt:
                 except OperationFailed:
                     self.database = "NOT PUT BACK"
         finally:  # the code goes back whatever happened to the database
-            results = switch_back(hosts, {h.name: self.plan.currents[h.name] for h in hosts}, self.progress)
+            previous = {h.name: self.plan.currents[h.name] for h in hosts}
+            results = switch_back(self.env, hosts, previous, self.progress, self.ctx.events.publish)
         self._restart_old(hosts, results)
         return self._report([self._outcome(h, results) for h in self.hosts], error)
 

@@ -11,7 +11,8 @@ with Lifecycle(ctx, attempt) as life:        # a Refused before a run is recorde
 ```
 The ledger run is finished once whatever ends the block: a return (`succeeded`, unless the block
 finished it itself), `RunFailed` (its report's status and error), Ctrl-C or SIGTERM
-(`interrupted`), any other exception (`failed`). Only the first `finish` writes.
+(`interrupted`), any other exception (`failed`). Only the first `finish` writes. The start and the end
+are published as RunStarted and RunFinished (release.events).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from loguru import logger
 
 from release.context import Context
 from release.errors import Refused
+from release.events import RunFinished, RunStarted
 from release.lifecycle.reports import RunFailed
 from release.lock import deploy_lock
 from release.playbook.runner import TaskFailed
@@ -48,6 +50,7 @@ class Lifecycle:
         self.attempt = attempt  # recorded as asked if a guard refuses it
         self.dry_run = dry_run  # changes nothing: no refusal is recorded
         self.run_id: int | None = None
+        self.version: str | None = attempt.version
         self.finished = False
         self._locked = False
 
@@ -86,6 +89,10 @@ class Lifecycle:
             raise RuntimeError(f"run {self.run_id} is already recorded")
         values = {"env": self.attempt.env, "kind": self.attempt.kind, "operator": self.ctx.operator, **values}
         self.run_id = self.ctx.ledger.start_run(**values)
+        self.version = values.get("version", self.attempt.version)
+        self.ctx.events.publish(
+            RunStarted(self.attempt.env, self.attempt.kind, self.run_id, self.version, values["operator"])
+        )
         return self.run_id
 
     def update(self, **values: Any) -> None:
@@ -99,6 +106,8 @@ class Lifecycle:
             return False
         self.finished = True  # before the write: a write that fails is not tried again on the way out
         self.ctx.ledger.finish_run(self.run_id, status, error=error, **values)
+        env, kind = self.attempt.env, self.attempt.kind
+        self.ctx.events.publish(RunFinished(env, kind, self.run_id, status, self.version, error))
         return True
 
     def finish_for(self, exc: BaseException) -> bool:

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
+from release.checks.base import refuse_failed
+from release.checks.hosts import reach, reachability
 from release.defaults import playbook_path
 from release.errors import BadInput, Refused
+from release.events import Event, HostSwitchedBack
 from release.hosts import Host, Outcome, q, run_parallel
 from release.inventory import Environment, template_variables
 from release.layout import switch_command
@@ -38,22 +41,29 @@ def preflight(hosts: list[Host], call: Callable[[Host], T] | None = None) -> dic
 
     `call` is what each host is asked (default: nothing but the connection); its answers are returned.
     """
-    outcomes = run_parallel(hosts, call or (lambda h: h.run("true")))
-    failures = [o for o in outcomes if not o.ok]
-    if failures:
+    outcomes = run_parallel(hosts, call) if call else reach(hosts)
+    try:
+        refuse_failed([reachability(outcomes)])
+    except Refused:
         close_all(hosts)
-        lines = "\n".join(f"  {o.error}" for o in failures)
-        raise Refused(f"preflight: {len(failures)} host(s) cannot be used, nothing was changed:\n{lines}")
+        raise
     return {o.host.name: cast(T, o.value) for o in outcomes}
 
 
-def switch_back(hosts: list[Host], previous: dict[str, str | None], progress: Reporter) -> dict[str, Outcome]:
+def switch_back(
+    env: Environment,
+    hosts: list[Host],
+    previous: dict[str, str | None],
+    progress: Reporter,
+    publish: Callable[[Event], None],
+) -> dict[str, Outcome]:
     """Point each host's `current` at `previous[host]` again (or remove it when there was none), in parallel."""
 
     def back(host: Host) -> None:
         release = previous[host.name]
         progress.step(host.name, f"switching back to {release or '(none)'}")
         host.run(switch_command(host.deploy_to, release) if release else f"rm -f {q(host.deploy_to)}/current")
+        publish(HostSwitchedBack(env.name, host.name, release))
 
     return {o.host.name: o for o in run_parallel(hosts, back)}
 

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from release.events import Event
 from release.hosts import Host
 from release.inventory import Environment
 from release.layout import release_path
@@ -57,6 +58,7 @@ class RunState:
     switched: dict[str, str | None] = field(default_factory=dict)
     uploads: dict[str, bool] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    publish: Callable[[Event], None] = field(default=lambda event: None, repr=False)  # the run's event bus
 
     def record_switch(self, host: str, previous: str | None) -> None:
         """Remember a host's previous release, so a failure can switch it back."""

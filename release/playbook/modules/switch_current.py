@@ -11,6 +11,7 @@ and always names a complete release. The previous target is remembered for the a
 
 from __future__ import annotations
 
+from release.events import HostSwitched
 from release.layout import read_state, switch_command
 from release.playbook.modules.base import Module, ModuleArgs, Step, TaskContext
 
@@ -35,5 +36,6 @@ class SwitchCurrent(Module):
         def switch() -> None:
             ctx.run.record_switch(ctx.host.name, current)
             ctx.host.run(switch_command(ctx.deploy_to, release_id))
+            ctx.run.publish(HostSwitched(ctx.run.env.name, ctx.host.name, release_id, current))
 
         return [Step(f"current: {current or '(none)'} -> {release_id}", switch)]
