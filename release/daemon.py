@@ -173,7 +173,7 @@ class _ToLoguru(logging.Handler):
         logger.log(record.levelname, "scheduler: {}", record.getMessage())
 
 
-class CronTrigger(BaseTrigger):
+class CronTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 ships no type hints
     """APScheduler's trigger protocol over a `release.cron` schedule (cron's DST and day rules)."""
 
     __slots__ = ("schedule",)

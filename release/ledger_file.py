@@ -80,7 +80,7 @@ def _reads_whole(path: Path) -> bool:
     """
     try:
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)) as conn:
-            return conn.execute("PRAGMA quick_check(1)").fetchone() == ("ok",)
+            return bool(conn.execute("PRAGMA quick_check(1)").fetchone() == ("ok",))
     except sqlite3.DatabaseError:
         return False
 

@@ -5,51 +5,23 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import replace
 
 from loguru import logger
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from release.checks.base import CheckResult
+from release.checks.lock import WAIT_FIX, judge_lock
 from release.errors import Refused
 from release.ledger import Ledger, controller_name, locks, process_alive
+from release.lock_holder import TAKEOVER_PREFIX, LockHolder
 
-# a backup changes nothing on the hosts or in the database: a live one is waited for, a dead one taken over
-TAKEOVER_PREFIX = "backup"
 BACKUP_WAIT = 3 * 3600.0  # seconds a deploy, rollback or restore waits for a running backup
 
 
 class LockWaitCancelled(Refused):
     """The wait for a lock was given up (a daemon stopping): nothing failed, nothing to alert."""
-
-
-@dataclass(frozen=True)
-class LockHolder:
-    """Who holds an environment's lock."""
-
-    env: str
-    operator: str
-    controller: str
-    pid: int
-    started_at: str
-    version: str | None
-    command: str
-
-    @property
-    def stale(self) -> bool:
-        """The holder ran on this machine and its process is gone."""
-        return self.controller == controller_name() and not process_alive(self.pid)
-
-    def describe(self) -> str:
-        """One line naming the holder."""
-        what = f"{self.command} {self.version}" if self.version else self.command
-        state = " (STALE: that process is gone)" if self.stale else ""
-        return f"{self.operator} on {self.controller} pid {self.pid} since {self.started_at} ({what}){state}"
-
-    def to_json(self) -> dict[str, Any]:
-        """The holder as a dict, with the stale flag."""
-        return {**self.__dict__, "stale": self.stale}
 
 
 def holder(ledger: Ledger, env: str) -> LockHolder | None:
@@ -96,30 +68,41 @@ def deploy_lock(
     """
     waited = 0.0
     while (current := try_acquire(ledger, env, operator, command, version)) is not None:
-        if current.stale and current.command.startswith(TAKEOVER_PREFIX):
+        backup = current.command.startswith(TAKEOVER_PREFIX)
+        if current.stale and backup:
             logger.warning("taking over the lock of a backup that died: {h}", h=current.describe())
             drop_holder(ledger, current)
             ledger.add_event(env, "unlock", operator, "lock of a dead backup taken over", holder=current.to_json())
             continue
         if current.stale:
-            raise Refused(
-                f"{env} is locked by a {current.command.split()[0]} that died: {current.describe()}. "
-                f"Check the hosts, then clear it: release unlock {env} --reason '…'"
-            )
+            raise _refusal(env, current)
         if give_up is not None and give_up():
             raise LockWaitCancelled(f"{env}: stopped while waiting for the lock held by {current.describe()}")
-        if current.command.startswith(TAKEOVER_PREFIX) and waited < BACKUP_WAIT:
+        if backup and waited < BACKUP_WAIT:
             if waited == 0:  # a backup ends by itself and changes nothing: wait for it instead of refusing
                 logger.info("{env}: waiting for the running backup to finish ({h})", env=env, h=current.describe())
         elif waited >= wait:
-            hint = " (or wait for it: --lock-wait SECONDS)" if wait == 0 else f" (waited {waited:.0f}s)"
-            raise Refused(f"{env} is locked by {current.describe()}{hint}")
+            raise _refusal(env, current, wait, waited)
         ledger.clock.sleep(1.0)
         waited += 1.0
     try:
         yield
     finally:
         release(ledger, env)
+
+
+def _refusal(env: str, current: LockHolder, wait: float = 0, waited: float = 0) -> Refused:
+    """The refusal in `judge_lock`'s words, as a guard says it before the lock is tried; after a wait, its length.
+
+    The one case the check does not judge: a backup still running after BACKUP_WAIT (the check lets
+    a change wait for any backup), refused as any live holder is.
+    """
+    result = judge_lock(env, current)
+    if result.ok:
+        result = CheckResult("fail", f"{env} is locked by {current.describe()}", result.evidence, WAIT_FIX)
+    if wait > 0 and not current.stale:
+        result = replace(result, fix=f"(waited {waited:.0f}s)")
+    return Refused(result.message())
 
 
 def drop_holder(ledger: Ledger, holder: LockHolder) -> None:

@@ -17,7 +17,7 @@ import annotated_types
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
-from release.inventory import Inventory
+from release.inventory_models import Inventory
 from release.secret_url import SecretUrl
 from release.window import DateRange
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from release.errors import BadInput
-from release.hosts import Host, LocalHost, SshHost, SshOptions
+from release.hosts import Host, LocalHost, SshHost
 from release.inventory import Environment
+from release.ssh import SshOptions
 
 
 def build_hosts(env: Environment, limit: list[str] | None = None) -> list[Host]:

@@ -164,7 +164,7 @@ class _Loader(yaml.SafeLoader):
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         """Compose one node, refusing `!tag` and nesting deeper than MAX_DEPTH."""
-        event = self.peek_event()
+        event = self.peek_event()  # type: ignore[no-untyped-call]
         line = event.start_mark.line + 1
         tag = getattr(event, "tag", None)
         if tag is not None:  # these files hold plain data: a tag is a typo, Ansible's !vault or an attack

@@ -1,13 +1,13 @@
 """The environment's lock as a check: free, held by whom, and whether a change would wait for it or be refused.
 
 The lock itself is taken atomically by `release.lock.deploy_lock`; this check reads the holder
-beforehand, so a refusal names the holder before any host is reached, with deploy_lock's words.
+beforehand, so a refusal names the holder before any host is reached; deploy_lock refuses with these same words.
 """
 
 from __future__ import annotations
 
 from release.checks.base import CheckResult
-from release.lock import TAKEOVER_PREFIX, LockHolder
+from release.lock_holder import TAKEOVER_PREFIX, LockHolder
 
 WAIT_FIX = "(or wait for it: --lock-wait SECONDS)"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from release.db.base import Dumper, DumpFailed, DumpResult, ScratchUnavailable
 from release.errors import BadInput
 from release.hosts import Host, LocalHost, SshHost
-from release.inventory import DatabaseSpec
+from release.inventory_models import DatabaseSpec
 from release.log import redactor
 
 __all__ = ["DumpFailed", "DumpResult", "Dumper", "ScratchUnavailable", "make_dumper"]

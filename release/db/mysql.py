@@ -36,7 +36,7 @@ from release.db.base import (
 )
 from release.db.runner import Runner, Tool
 from release.db.stream import AtomicFile, copy_stream, open_dump, read_chunks
-from release.inventory import DatabaseSpec
+from release.inventory_models import DatabaseSpec
 
 SANDBOX = b"/*M!999999\\- enable the sandbox mode */"
 COMPLETE = b"-- Dump completed"

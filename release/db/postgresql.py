@@ -38,7 +38,7 @@ from release.db.base import (
 )
 from release.db.runner import Runner, Tool
 from release.db.stream import AtomicFile, copy_stream, open_dump, read_chunks
-from release.inventory import DatabaseSpec
+from release.inventory_models import DatabaseSpec
 
 MAX_COUNTED_PAGES = 262_144  # 2 GiB of 8 KiB pages: beyond that count(*) is no longer cheap
 Version = tuple[int, ...]

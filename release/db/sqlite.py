@@ -20,7 +20,7 @@ from pathlib import Path
 
 from release.db.base import DumpFailed, DumpResult, ScratchUnavailable
 from release.db.stream import AtomicFile, copy_stream, fsync_dir, open_dump, private_temp, read_chunks
-from release.inventory import DatabaseSpec
+from release.inventory_models import DatabaseSpec
 
 BUSY_TIMEOUT = 60.0
 MAX_COUNTED_TABLES = 200

@@ -161,7 +161,7 @@ def open_dump(path: Path) -> Iterator[IO[bytes]]:
         check_zstd(handle, path.name)
         handle.seek(0)
         with zstandard.ZstdDecompressor().stream_reader(handle) as reader:
-            yield reader  # type: ignore[misc]
+            yield reader
 
 
 def check_zstd(handle: IO[bytes], name: str) -> None:

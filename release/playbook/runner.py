@@ -139,7 +139,7 @@ class PlaybookRunner:
         for name, error in failures.items():
             self.reports.append(TaskReport(name, task.name, "failed", error=str(error)))
         if failures:
-            raise TaskFailed(task, failures)  # type: ignore[arg-type]
+            raise TaskFailed(task, failures)
 
     def _task_on(self, task: Task, host: Host) -> None:
         context = self.variables(host)

@@ -19,8 +19,9 @@ from contextvars import ContextVar
 from typing import Any
 
 from jinja2 import StrictUndefined, Undefined, nodes
+from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.sandbox import SandboxedEnvironment
 
 WHOLE_EXPRESSION = re.compile(r"\{\{\s*(.+?)\s*\}\}", re.DOTALL)
 MAX_OUTPUT = 64 * 1024  # characters (or items) a template may produce: a command or URL is far shorter

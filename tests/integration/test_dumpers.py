@@ -31,7 +31,8 @@ from release.db.mysql import SANDBOX, MysqlDumper, option_value
 from release.db.runner import Runner, Tool, remote_script, stdin_preamble
 from release.errors import BadInput
 from release.hosts import Host
-from release.inventory import DatabaseSpec, load_environment
+from release.inventory import load_environment
+from release.inventory_models import DatabaseSpec
 from release.targets import build_hosts
 from tests.support.databases import MariaDBServer, PostgresServer
 from tests.support.project import Project, ssh_inventory
@@ -657,7 +658,7 @@ DUMP_SCRIPT = """
 import json, os, sys
 from pathlib import Path
 from release.db import make_dumper
-from release.inventory import DatabaseSpec
+from release.inventory_models import DatabaseSpec
 spec = DatabaseSpec.model_validate({**json.loads(os.environ["SPEC"]), "password": os.environ["SPEC_PASSWORD"]})
 dumper = make_dumper(spec, Path(sys.argv[1]))
 dumper.password_via = sys.argv[2]

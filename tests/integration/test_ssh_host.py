@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from release.hosts import CommandFailed, ConnectError, SshHost, SshOptions
+from release.hosts import CommandFailed, SshHost
+from release.ssh import ConnectError, SshOptions
 from tests.support.sshd import SshdCluster, SshdHost
 
 pytestmark = pytest.mark.integration

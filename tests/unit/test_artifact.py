@@ -13,15 +13,8 @@ from typing import Any
 
 import pytest
 
-from release.artifact import (
-    UnpackedLimit,
-    check_members,
-    member_problem,
-    pack_directory,
-    prepare_artifact,
-    resolve_artifact,
-    unpacked_limit,
-)
+from release.artifact import pack_directory, prepare_artifact, resolve_artifact, unpacked_limit
+from release.artifact_check import UnpackedLimit, check_members, member_problem
 from release.errors import BadInput, ExitStatus
 
 MakeTar = Callable[..., Path]

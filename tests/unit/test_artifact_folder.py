@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from release.artifact import Layout, inspect_members
+from release.artifact_check import Layout, inspect_members
 from release.errors import BadInput
 
 

@@ -16,7 +16,7 @@ from release.checks.window import judge_window
 from release.errors import Refused
 from release.isolation import Conflict, judge_isolation
 from release.ledger import controller_name
-from release.lock import LockHolder
+from release.lock_holder import LockHolder
 from release.window import WindowDecision
 
 CST = timezone(timedelta(hours=8))

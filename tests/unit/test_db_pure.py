@@ -30,7 +30,7 @@ from release.db.sqlite import SqliteDumper
 from release.db.stream import AtomicFile, copy_stream, open_dump, read_chunks
 from release.errors import BadInput
 from release.hosts import LocalHost, SshHost
-from release.inventory import DatabaseSpec
+from release.inventory_models import DatabaseSpec
 from release.log import redactor
 
 AWKWARD = "pw-'\"\\ $(touch /tmp/pwned);#`id` x"

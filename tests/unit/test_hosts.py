@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from release.hosts import CommandFailed, HashingReader, LocalHost, PutFailed, SshHost, SshOptions
+from release.hosts import CommandFailed, HashingReader, LocalHost, PutFailed, SshHost
+from release.ssh import SshOptions
 
 
 def test_openssh_command_line_checks_host_keys_and_never_prompts(tmp_path: Path) -> None:
