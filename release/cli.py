@@ -7,11 +7,9 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from datetime import datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 import typer
 from loguru import logger
@@ -34,12 +32,11 @@ from release.cli_common import (
 from release.cli_daemon import daemon_command
 from release.cli_doctor import doctor_command
 from release.cli_init import init_command
-from release.clock import FixedClock
 from release.context import Context
 from release.deploy import deploy
 from release.errors import BadInput, ExitStatus, Refused, ReleaseError
 from release.events import LockCleared
-from release.guards import calendar_year, window_decision
+from release.guards import calendar_year, window_answer
 from release.isolation import comparison
 from release.lifecycle.reports import RunFailed, RunReport
 from release.lifecycle.requests import DeployRequest, RollbackRequest
@@ -268,25 +265,8 @@ def window_command(
         listing = calendar_year(environment, year)
         emit(ctx, listing, lambda: render.calendar_year(render.stdout_console(), listing))
         return
-    if at is not None:
-        policy = environment.inventory.window
-        ctx.clock = FixedClock(_parse_at(at, ZoneInfo(policy.timezone) if policy else ZoneInfo("UTC")))
-    data = window_decision(ctx, environment).to_json()
+    data = window_answer(ctx, environment, at)
     emit(ctx, data, lambda: render.window_text(render.stdout_console(), env, data))
-
-
-AT_YEARS = range(1970, 9000)  # the window looks days ahead and back: near year 1 or 9999 datetime overflows
-
-
-def _parse_at(at: str, zone: ZoneInfo) -> datetime:
-    """`--at` as a time in the window's zone; years far from now are refused rather than overflowing."""
-    try:
-        moment = datetime.strptime(at, "%Y-%m-%d %H:%M").replace(tzinfo=zone)
-    except ValueError:
-        raise BadInput(f'--at {at!r}: use "YYYY-MM-DD HH:MM"') from None
-    if moment.year not in AT_YEARS:
-        raise BadInput(f"--at {at!r}: the year must be between {AT_YEARS.start} and {AT_YEARS.stop - 1}")
-    return moment
 
 
 @app.command("check-isolation")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from loguru import logger
 
@@ -11,7 +13,7 @@ from release.checks.base import Check, CheckResult, enforce
 from release.checks.hosts import reach, reachability
 from release.checks.lock import judge_lock
 from release.checks.window import Kind, judge_window
-from release.clock import iso
+from release.clock import FixedClock, iso
 from release.errors import BadInput, Refused
 from release.events import BreakGlassUsed
 from release.holidays import NO_FILES, HolidayFiles, load_holiday_files, year_listing
@@ -44,6 +46,29 @@ def window_decision(ctx: Context, env: Environment, rollback: bool = False, quie
     for warning in () if quiet else decision.warnings:
         logger.warning(warning)
     return decision
+
+
+AT_YEARS = range(1970, 9000)  # the window looks days ahead and back: near year 1 or 9999 datetime overflows
+
+
+def window_answer(ctx: Context, env: Environment, at: str | None = None) -> dict[str, Any]:
+    """`release window ENV [--at "YYYY-MM-DD HH:MM"]`: the decision now, or at that wall time, as data."""
+    if at is not None:
+        policy = env.inventory.window
+        moment = parse_at(at, ZoneInfo(policy.timezone) if policy else ZoneInfo("UTC"))
+        ctx = replace(ctx, clock=FixedClock(moment))
+    return window_decision(ctx, env).to_json()
+
+
+def parse_at(at: str, zone: ZoneInfo) -> datetime:
+    """`--at` as a time in the window's zone; years far from now are refused rather than overflowing."""
+    try:
+        moment = datetime.strptime(at, "%Y-%m-%d %H:%M").replace(tzinfo=zone)
+    except ValueError:
+        raise BadInput(f'--at {at!r}: use "YYYY-MM-DD HH:MM"') from None
+    if moment.year not in AT_YEARS:
+        raise BadInput(f"--at {at!r}: the year must be between {AT_YEARS.start} and {AT_YEARS.stop - 1}")
+    return moment
 
 
 def window_summary(ctx: Context, env: Environment, break_glass: str | None, rollback: bool = False) -> str:
