@@ -61,7 +61,6 @@ class Context:
         """Load an environment, register its secrets for masking, and refuse it if not isolated."""
         env = load_environment(self.inventory_dir, name)
         redactor.add(*env.secrets)
-        self._zones[name] = env.zone
         check_isolation(env, self.inventory_dir)
         self._loaded[name] = env
         return env
@@ -83,7 +82,9 @@ class Context:
         For a history row whose environment's inventory is gone or broken: the machine's zone, so
         that reading the record never fails on the inventory.
         """
-        if name not in self._zones:
+        if name in self._loaded:
+            return self._loaded[name].zone
+        if name not in self._zones:  # environments read only for their zone (history of every environment)
             try:
                 self._zones[name] = load_environment(self.inventory_dir, name).zone
             except (ReleaseError, OSError):

@@ -116,7 +116,7 @@ class _Subscriber:
     report: Callable[[str, Event, str], None]
     _inbox: queue.Queue[tuple[Event, threading.Event]] = field(default_factory=queue.Queue)
     _thread: threading.Thread | None = None
-    _late: int = 0  # events handed over and not finished in time
+    _late: bool = False  # an event was not finished in time and it has not caught up since
 
     def wants(self, event: Event) -> bool:
         return not self.kinds or isinstance(event, self.kinds)
@@ -128,8 +128,8 @@ class _Subscriber:
             self._thread.start()
         done = threading.Event()
         self._inbox.put((event, done))
-        if self._late == 0 and not done.wait(timeout):
-            self._late += 1
+        if not self._late and not done.wait(timeout):
+            self._late = True
             self.report(self.name, event, f"took longer than {timeout:g} s: carried on without it")
 
     def _work(self) -> None:
@@ -141,7 +141,8 @@ class _Subscriber:
                 self.report(self.name, event, f"{type(exc).__name__}: {exc}")
             finally:
                 done.set()
-                self._late = max(self._late - 1, 0) if self._inbox.empty() else self._late
+                if self._inbox.empty():
+                    self._late = False
 
 
 class EventBus:

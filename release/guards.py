@@ -21,6 +21,7 @@ from release.hosts import Host
 from release.inventory import Environment
 from release.lifecycle.requests import DeployRequest, RollbackRequest
 from release.lock import holder
+from release.refusals import break_glass_text
 from release.window import WindowDecision, allows_rollback, evaluate
 
 if TYPE_CHECKING:
@@ -180,17 +181,13 @@ def check_deploy_allowed(ctx: Context, env: Environment, request: DeployRequest,
         logger.warning(UNGUARDED.format(env=env.name))
     policy = Policy("deploy", request.break_glass, request.lock_wait, request.wait_for_window, request.max_wait)
     window = guard(ctx, env, policy, hosts)[0]
-    reasons = [request.reason, _glass(request.break_glass)]
+    reasons = [request.reason, break_glass_text(request.break_glass)]
     return "; ".join(filter(None, reasons if window.evidence["open"] else reversed(reasons))) or None
 
 
 def check_rollback_allowed(ctx: Context, env: Environment, request: RollbackRequest, hosts: list[Host]) -> None:
     """Run the guards with the rollback policy (exit 3 on a fail): its window is open at any hour by default."""
     guard(ctx, env, Policy("rollback", request.break_glass, request.lock_wait), hosts)
-
-
-def _glass(text: str | None) -> str | None:
-    return f"break-glass: {text.strip()}" if text else None
 
 
 def wait_for_window(ctx: Context, env: Environment, decision: WindowDecision, max_wait: float) -> WindowDecision:

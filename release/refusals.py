@@ -34,8 +34,12 @@ class Attempt:
 
 def operator_reason(reason: str | None, break_glass: str | None) -> str | None:
     """The reason as recorded: the operator's, and the break-glass text."""
-    glass = f"break-glass: {break_glass.strip()}" if break_glass else None
-    return "; ".join(filter(None, [reason, glass])) or None
+    return "; ".join(filter(None, [reason, break_glass_text(break_glass)])) or None
+
+
+def break_glass_text(text: str | None) -> str | None:
+    """`break-glass: why`, as the ledger's reason holds it."""
+    return f"break-glass: {text.strip()}" if text else None
 
 
 def record(ctx: Context, attempt: Attempt, refusal: str) -> int | None:

@@ -157,11 +157,6 @@ def _age(seconds: float) -> str:
     return f"{hours} h {rest // 60} min" if hours else f"{rest // 60} min"
 
 
-def _reason(request: RollbackRequest) -> str | None:
-    glass = request.break_glass and f"break-glass: {request.break_glass}"
-    return "; ".join(filter(None, [request.reason, glass])) or None
-
-
 def _run(
     ctx: Context,
     life: Lifecycle,
@@ -176,7 +171,7 @@ def _run(
         version=version_of(plan.target),
         release_id=plan.target,
         previous_release_id=plan.undone,
-        reason=_reason(request),
+        reason=life.attempt.reason,
         break_glass=bool(request.break_glass),
         hosts=[h.name for h in hosts],
         backup_id=plan.dump.id if plan.dump else None,

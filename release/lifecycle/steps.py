@@ -30,9 +30,10 @@ def load_playbooks(env: Environment) -> tuple[Playbook, Playbook | None]:
     rollback_path = playbook_path(env.project_dir, "rollback")
     books = load_playbook(deploy_path), load_playbook(rollback_path) if rollback_path else None
     hosts = build_hosts(env)
+    samples = {host.name: template_variables(env, host.name) for host in hosts}  # once per host, for both
     for book in books:
         if book is not None:
-            check_templates(book, hosts, lambda host: template_variables(env, host.name))
+            check_templates(book, hosts, lambda host: samples[host.name])
     return books
 
 
