@@ -24,10 +24,8 @@ from release.cli_common import (
     JsonOpt,
     LockWaitOpt,
     YesOpt,
-    confirm_change,
     context_of,
     emit,
-    typed_confirmation,
 )
 from release.cli_daemon import daemon_command
 from release.cli_doctor import doctor_command
@@ -153,10 +151,10 @@ def deploy_command(
         wait_for_window,
         max_wait * 3600,
         no_dump,
+        yes,
     )
     if not dry_run:
         start_run_log(ctx.project_dir, env, "deploy")
-        confirm_change(ctx, env, yes, f"Deploy {version} to {env}?", break_glass)
     _report(ctx, lambda: deploy(ctx, request))
 
 
@@ -185,10 +183,7 @@ def rollback_command(
     """Switch every host back to the previous release (or --to VERSION); no upload, seconds."""
     ctx = context_of(typer_ctx, json_output)
     start_run_log(ctx.project_dir, env, "rollback")
-    if not with_db:  # --with-db asks its own, stronger question once it knows the dump
-        question = f"Roll back {env}" + (f" to {to}?" if to else " to the previous release?")
-        confirm_change(ctx, env, yes, question, break_glass, rollback=True)
-    request = RollbackRequest(env, to, reason, break_glass, lock_wait, with_db, typed_confirmation(ctx, env, yes))
+    request = RollbackRequest(env, to, reason, break_glass, lock_wait, with_db, yes)
     _report(ctx, lambda: rollback(ctx, request))
 
 

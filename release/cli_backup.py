@@ -13,12 +13,11 @@ from release.backup.health import rescan as rescan_catalog
 from release.backup.job import run_scheduled_backup
 from release.backup.prune import listed, pins, prune
 from release.backup.verify import verify_all
-from release.cli_common import EnvArg, JsonOpt, LockWaitOpt, YesOpt, context_of, emit, typed_confirmation
-from release.clock import shown
-from release.errors import BadInput, OperationFailed, Refused
+from release.cli_common import EnvArg, JsonOpt, LockWaitOpt, YesOpt, context_of, emit
+from release.errors import BadInput, OperationFailed
 from release.inventory import environment_names
 from release.log import start_run_log
-from release.restore import restore_run
+from release.restore import restore
 
 app = typer.Typer(
     help="Backups: run, list, restore, verify, prune, pin, unpin, status.", no_args_is_help=True, rich_markup_mode=None
@@ -83,17 +82,8 @@ def restore_command(
     """Restore a backup (its sha256 is checked first, and a safety dump is taken before)."""
 
     ctx = context_of(typer_ctx, json_output)
-    environment = ctx.environment(env)
     start_run_log(ctx.project_dir, env, "restore")
-    backup = get(ctx.ledger, env, backup_id)
-    if backup is None:
-        raise BadInput(f"no backup {backup_id!r} for {env} (see: release backup list {env})")
-    confirm = typed_confirmation(ctx, env, yes)
-    taken = shown(backup.created_at, environment.zone)
-    warning = f"The database of {env} will be replaced by backup {backup.id} (taken {taken})."
-    if not confirm(warning + " Data written since then will be LOST."):
-        raise Refused("restore cancelled: the environment name was not typed")
-    safety = restore_run(ctx, environment, backup, lock_wait)
+    backup, safety = restore(ctx, env, backup_id, lock_wait, yes)
     emit(
         ctx,
         {"restored": backup.to_json(), "safety": safety.to_json()},

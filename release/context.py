@@ -18,6 +18,7 @@ from release.isolation import check_isolation
 from release.ledger import Ledger
 from release.log import redactor
 from release.progress import LiveProgress, LogProgress
+from release.prompt import Prompter, TerminalPrompter
 from release.settings import Settings
 
 
@@ -32,6 +33,7 @@ class Context:
     clock: Clock = field(default_factory=SystemClock)
     console: Console = field(default_factory=lambda: Console(stderr=True))
     interactive: bool = field(default_factory=lambda: sys.stdin.isatty())
+    prompter: Prompter | None = None  # who answers questions; None: the terminal, on this console
     _zones: dict[str, tzinfo] = field(default_factory=dict, init=False, repr=False)
     _loaded: dict[str, Environment] = field(default_factory=dict, init=False, repr=False)
 
@@ -90,6 +92,10 @@ class Context:
             except (ReleaseError, OSError):
                 self._zones[name] = local_zone()
         return self._zones[name]
+
+    def person(self) -> Prompter:
+        """Who answers this invocation's questions: the given prompter, else the terminal."""
+        return self.prompter or TerminalPrompter(self.console)
 
     def progress(self, hosts: list[str], title: str) -> LiveProgress | LogProgress:
         """A live table on a terminal, log lines otherwise."""

@@ -15,10 +15,11 @@ from release.guards import check_deploy_allowed
 from release.hosts import Host, q, run_parallel
 from release.inventory import Environment, template_variables
 from release.layout import artifact_store, cleanup_plan, read_store_state, release_path
+from release.lifecycle.confirm import confirm_change
 from release.lifecycle.reports import HostOutcome, RunFailed, RunReport
 from release.lifecycle.requests import DeployRequest
 from release.lifecycle.run import Lifecycle, failure_fields
-from release.lifecycle.steps import close_all, load_playbooks, run_rollback_playbook, switch_back
+from release.lifecycle.steps import close_all, closed_on_error, load_playbooks, run_rollback_playbook, switch_back
 from release.playbook.loader import Playbook
 from release.playbook.modules.base import RunState
 from release.playbook.runner import PlaybookRunner, Reporter, TaskFailed, TaskReport, release_hosts
@@ -56,6 +57,8 @@ def _deploy(ctx: Context, life: Lifecycle, request: DeployRequest) -> RunReport:
     if request.dry_run:
         return _dry_run(env, run, playbook, hosts, dump=_wants_dump(env, request))
     reason = check_deploy_allowed(ctx, env, request, hosts)  # window, lock, preflight: the same guards as rollback
+    with closed_on_error(hosts):
+        confirm_change(ctx, env, request.yes, f"Deploy {version} to {env.name}?", request.break_glass)
     with life.locked(version, wait=request.lock_wait):
         run_id = life.start(
             version=version,

@@ -12,6 +12,7 @@ class ExitStatus(IntEnum):
     FAILED = 1
     BAD_INPUT = 2
     REFUSED = 3
+    INTERRUPTED = 130  # Ctrl-C, SIGTERM, or a "no" at a confirmation: the shell's convention
 
 
 class ReleaseError(Exception):

@@ -26,7 +26,7 @@ from release.clock import iso
 from release.context import Context
 from release.cron import cron_schedule
 from release.inventory import Environment, environment_names
-from release.ledger import events
+from release.ledger_tables import events
 
 RunFn = Callable[[Context, Environment], Any]
 

@@ -14,7 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from release.checks.base import CheckResult
 from release.checks.lock import WAIT_FIX, judge_lock
 from release.errors import Refused
-from release.ledger import Ledger, controller_name, locks, process_alive
+from release.ledger import Ledger, controller_name, process_alive
+from release.ledger_tables import locks
 from release.lock_holder import TAKEOVER_PREFIX, LockHolder
 
 BACKUP_WAIT = 3 * 3600.0  # seconds a deploy, rollback or restore waits for a running backup

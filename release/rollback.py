@@ -20,11 +20,12 @@ from release.guards import check_break_glass, check_rollback_allowed
 from release.hosts import Host
 from release.inventory import Environment
 from release.layout import read_state
+from release.lifecycle.confirm import confirm_change, typed_confirmation
 from release.lifecycle.reports import RunFailed, RunReport
 from release.lifecycle.requests import RollbackRequest
 from release.lifecycle.rollback_attempt import Plan, RollbackAttempt
 from release.lifecycle.run import Lifecycle
-from release.lifecycle.steps import close_all, load_playbooks, preflight
+from release.lifecycle.steps import close_all, closed_on_error, load_playbooks, preflight
 from release.playbook.loader import Playbook
 from release.playbook.runner import release_hosts
 from release.refusals import Attempt, operator_reason
@@ -117,6 +118,10 @@ def _rollback(ctx: Context, life: Lifecycle, request: RollbackRequest) -> RunRep
     deploy_book, rollback_book = load_playbooks(env)
     hosts = release_hosts(deploy_book, build_hosts(env))
     check_rollback_allowed(ctx, env, request, hosts)  # window, lock, preflight: the same guards as deploy
+    if not request.with_db:  # --with-db asks its own, stronger question once it knows the dump
+        with closed_on_error(hosts):
+            question = f"Roll back {env.name}" + (f" to {request.to}?" if request.to else " to the previous release?")
+            confirm_change(ctx, env, request.yes, question, request.break_glass, rollback=True)
     with life.locked(request.to, wait=request.lock_wait):
         try:
             plan = decide(ctx, env, request.to, preflight(hosts, read_state), request.with_db)
@@ -145,9 +150,7 @@ def _confirm_dump(ctx: Context, env: Environment, plan: Plan, request: RollbackR
         "Data written since then will be LOST."
     )
     logger.warning(warning)
-    if request.confirm is None:
-        raise Refused("--with-db overwrites the database and there is no terminal to confirm on: add --yes")
-    if not request.confirm(warning):
+    if not typed_confirmation(ctx, env.name, request.yes)(warning):
         raise Refused("rollback cancelled: the environment name was not typed")
     plan.dump = backup
 

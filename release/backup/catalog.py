@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
-from release.ledger import Ledger, backups
+from release.ledger import Ledger
+from release.ledger_tables import backups
 
 
 @dataclass

@@ -140,6 +140,32 @@ MAX_COUNTED_TABLES = 200
 COUNT_BATCH = 200  # tables per counting query: keeps one client argument far below Linux's 128 KiB
 
 
+class CountsTables:
+    """`table_counts` for a server engine whose `_counts` asks its catalogue (MySQL, PostgreSQL)."""
+
+    def _counts(self, database: str | None, cheap_only: bool) -> dict[str, int]:
+        raise NotImplementedError
+
+    def table_counts(self) -> dict[str, int]:
+        """Exact row counts per table when cheap (<= 200 tables, <= 2 GiB); else {}."""
+        return self._counts(None, cheap_only=True)
+
+
+def counted_tables(
+    tables: list[tuple[str, str, int]], cheap_only: bool, max_size: int, query: Callable[[str], list[list[str]]]
+) -> dict[str, int]:
+    """Row counts of `tables` (name as a quoted literal, quoted FROM clause, size); {} if `cheap_only` and too big.
+
+    Too big: more than MAX_COUNTED_TABLES tables, or sizes adding up beyond `max_size` (the engine's unit).
+    """
+    too_big = len(tables) > MAX_COUNTED_TABLES or sum(size for _name, _from, size in tables) > max_size
+    if not tables or (cheap_only and too_big):
+        return {}
+    # Names come quoted by the engine, as literals and as identifiers: S608 does not apply.
+    selects = [f"SELECT {literal}, count(*) FROM {source}" for literal, source, _size in tables]  # noqa: S608
+    return count_rows(selects, query)
+
+
 def count_rows(selects: list[str], query: Callable[[str], list[list[str]]]) -> dict[str, int]:
     """Run `SELECT 'name', count(*) FROM …` statements in UNION ALL batches; name -> count."""
     counts: dict[str, int] = {}

@@ -26,12 +26,12 @@ from typing import Literal
 from loguru import logger
 
 from release.db.base import (
-    MAX_COUNTED_TABLES,
     SCRATCH_LIKE,
+    CountsTables,
     DumpFailed,
     DumpResult,
     ScratchUnavailable,
-    count_rows,
+    counted_tables,
     scratch_database,
 )
 from release.db.runner import Runner, Tool
@@ -114,7 +114,7 @@ def pick(
     return usable[0]
 
 
-class MysqlDumper:
+class MysqlDumper(CountsTables):
     """Dumps and restores one MySQL or MariaDB database, locally or via the dump_via host."""
 
     engine = "mysql"
@@ -177,10 +177,6 @@ class MysqlDumper:
         tool = pick(self.programs(), dumps=True, prefer=self.family(), where=self.runner.where)
         return f"{tool.path} ({tool.family} {tool.major}) {self.runner.where}, for server {self.server_version()}"
 
-    def table_counts(self) -> dict[str, int]:
-        """Exact row counts per table when cheap (<= 200 tables, <= 2 GiB); else {}."""
-        return self._counts(None, cheap_only=True)
-
     def _counts(self, database: str | None, cheap_only: bool) -> dict[str, int]:
         """Row counts per table of `database` (default: the spec's); of every table unless `cheap_only`."""
         rows = self._query(
@@ -188,12 +184,8 @@ class MysqlDumper:
             "WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY 1",
             database,
         )
-        too_big = len(rows) > MAX_COUNTED_TABLES or sum(int(r[1]) for r in rows) > MAX_COUNTED_BYTES
-        if not rows or (cheap_only and too_big):
-            return {}
-        # Names are quoted as identifiers and literals: S608 does not apply.
-        selects = [f"SELECT {_literal(name)}, COUNT(*) FROM {_ident(name)}" for name, _size in rows]  # noqa: S608
-        return count_rows(selects, lambda sql: self._query(sql, database))
+        tables = [(_literal(name), _ident(name), int(size)) for name, size in rows]
+        return counted_tables(tables, cheap_only, MAX_COUNTED_BYTES, lambda sql: self._query(sql, database))
 
     def dump(self, target: Path, on_bytes: Callable[[int], None] | None = None) -> DumpResult:
         """One consistent snapshot (InnoDB) with routines, triggers and events, as SQL through zstd."""

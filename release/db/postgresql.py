@@ -28,12 +28,12 @@ from pathlib import Path
 from loguru import logger
 
 from release.db.base import (
-    MAX_COUNTED_TABLES,
     SCRATCH_LIKE,
+    CountsTables,
     DumpFailed,
     DumpResult,
     ScratchUnavailable,
-    count_rows,
+    counted_tables,
     scratch_database,
 )
 from release.db.runner import Runner, Tool
@@ -115,7 +115,7 @@ def conninfo_value(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-class PostgresDumper:
+class PostgresDumper(CountsTables):
     """Dumps and restores one PostgreSQL database, locally or via the dump_via host."""
 
     engine = "postgresql"
@@ -184,10 +184,6 @@ class PostgresDumper:
         client = self.client()
         return f"{client.bindir} ({show(client.version)}) {self.runner.where}, for server {self.server_version()}"
 
-    def table_counts(self) -> dict[str, int]:
-        """Exact row counts per `schema.table` when cheap (<= 200 tables, <= 2 GiB); else {}."""
-        return self._counts(None, cheap_only=True)
-
     def _counts(self, database: str | None, cheap_only: bool) -> dict[str, int]:
         """Row counts per `schema.table` of `database` (default: the spec's); of every table unless `cheap_only`."""
         rows = self._query(
@@ -196,15 +192,11 @@ class PostgresDumper:
             "AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1, 2",
             database,
         )
-        too_big = len(rows) > MAX_COUNTED_TABLES or sum(int(r[2]) for r in rows) > MAX_COUNTED_PAGES
-        if not rows or (cheap_only and too_big):
-            return {}
-        # Names are quoted as identifiers and literals: S608 does not apply.
-        selects = [
-            f"SELECT {_literal(f'{schema}.{table}')}, count(*) FROM {_ident(schema)}.{_ident(table)}"  # noqa: S608
-            for schema, table, _pages in rows
+        tables = [
+            (_literal(f"{schema}.{table}"), f"{_ident(schema)}.{_ident(table)}", int(pages))
+            for schema, table, pages in rows
         ]
-        return count_rows(selects, lambda sql: self._query(sql, database))
+        return counted_tables(tables, cheap_only, MAX_COUNTED_PAGES, lambda sql: self._query(sql, database))
 
     # ---------------------------------------------------------------- dump and restore
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +21,7 @@ class DeployRequest:
     wait_for_window: bool = False
     max_wait: float = 16 * 3600
     no_dump: bool = False
+    yes: bool = False  # confirmed in advance (--yes): production is not asked
 
 
 @dataclass
@@ -34,4 +34,4 @@ class RollbackRequest:
     break_glass: str | None = None
     lock_wait: float = 0
     with_db: bool = False
-    confirm: Callable[[str], bool] | None = None  # asks a person; None: no terminal, so --yes is required
+    yes: bool = False  # confirmed in advance (--yes): neither the rollback nor --with-db's loss is asked

@@ -11,7 +11,8 @@ with Lifecycle(ctx, attempt) as life:        # a Refused before a run is recorde
 ```
 The ledger run is finished once whatever ends the block: a return (`succeeded`, unless the block
 finished it itself), `RunFailed` (its report's status and error), Ctrl-C or SIGTERM
-(`interrupted`), any other exception (`failed`). Only the first `finish` writes. The start and the end
+(`interrupted`), any other exception (`failed`). Only the first `finish` writes, with Ctrl-C and
+SIGTERM held until the write is done. The start and the end
 are published as RunStarted and RunFinished (release.events).
 """
 
@@ -28,6 +29,7 @@ from release.context import Context
 from release.errors import Refused
 from release.events import RunFinished, RunStarted
 from release.lifecycle.reports import RunFailed
+from release.lifecycle.signals import signals_held
 from release.lock import deploy_lock
 from release.playbook.runner import TaskFailed
 from release.refusals import Attempt, record
@@ -105,9 +107,10 @@ class Lifecycle:
         if self.run_id is None or self.finished:
             return False
         self.finished = True  # before the write: a write that fails is not tried again on the way out
-        self.ctx.ledger.finish_run(self.run_id, status, error=error, **values)
-        env, kind = self.attempt.env, self.attempt.kind
-        self.ctx.events.publish(RunFinished(env, kind, self.run_id, status, self.version, error))
+        with signals_held():  # Ctrl-C or SIGTERM now waits until the run's end is written and published
+            self.ctx.ledger.finish_run(self.run_id, status, error=error, **values)
+            env, kind = self.attempt.env, self.attempt.kind
+            self.ctx.events.publish(RunFinished(env, kind, self.run_id, status, self.version, error))
         return True
 
     def finish_for(self, exc: BaseException) -> bool:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 from release.checks.base import refuse_failed
@@ -87,3 +88,13 @@ def close_all(hosts: list[Host]) -> None:
     """Close every host's connection."""
     for host in hosts:
         host.close()
+
+
+@contextmanager
+def closed_on_error(hosts: list[Host]) -> Iterator[None]:
+    """Close every host's connection if the block raises (a refusal or a "no" after the hosts were reached)."""
+    try:
+        yield
+    except BaseException:
+        close_all(hosts)
+        raise

@@ -128,3 +128,18 @@ def test_a_window_that_is_neither_a_mapping_nor_none_is_bad_input(project: Proje
     result = project.run("status", "prod")
     assert result.code == 2
     assert "inventory/prod.yml:" in result.stderr and "'evenings': give a mapping" in result.stderr
+
+
+def test_a_deploy_the_guards_refuse_is_refused_before_anyone_is_asked(project: Project) -> None:
+    project.clock = FixedClock(TUESDAY_1400)  # window closed, no break-glass: the answer would not matter
+    result = project.run("deploy", "prod", "--version", "1.0.0", answer="y\n")
+    assert result.code == 3, result.stderr
+    assert "Deploy 1.0.0 to prod?" not in result.stderr
+    assert not web1(project).exists()
+
+
+def test_a_no_at_the_prompt_changes_nothing_and_is_no_refusal(project: Project) -> None:
+    result = project.run("deploy", "prod", "--version", "1.0.0", answer="n\n")
+    assert result.code == 130 and "not confirmed; nothing changed" in result.stderr, result.stderr
+    assert not web1(project).exists()
+    assert project.run("history", "prod", "--json").json() == []

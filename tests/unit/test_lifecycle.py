@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import sqlite3
 import sys
+import time
 from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -196,6 +198,34 @@ def test_sigterm_between_switch_and_finish_switches_back_and_records_interrupted
     assert result.code == 130, result.stderr
     assert versions(project) == ["1.0.0", "1.0.0"]
     assert ledger.finishes() == ["interrupted"]
+    assert locks.holder(ledger, "test") is None
+
+
+class SignalledLedger(SpyLedger):
+    """A ledger that receives SIGTERM in the middle of writing a run's end."""
+
+    def finish_run(self, run_id: int, status: str, error: str | None = None, **values: Any) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)  # the signal is pending now; a handler would have run already
+        super().finish_run(run_id, status, error, **values)
+
+
+def test_sigterm_during_the_final_ledger_write_waits_for_the_write(project: Project) -> None:
+    ledger = SignalledLedger(f"sqlite:///{project.root / 'ledger.db'}")
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")  # what the CLI installs for SIGTERM
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    life = lifecycle(project, ledger)
+    try:
+        with pytest.raises(KeyboardInterrupt, match="signal 15"), life, life.locked("1.0.0"):
+            life.start(version="1.0.0", hosts=["web1"])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert signal.getsignal(signal.SIGTERM) is previous
+    assert ledger.finishes() == ["succeeded"]  # written whole, once: the signal came after it
+    assert ledger.last().status == "succeeded" and ledger.last().finished_at
     assert locks.holder(ledger, "test") is None
 
 
